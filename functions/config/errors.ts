@@ -1,0 +1,10 @@
+/** Configuration is read once at start; every problem names the variable at fault. */
+export class ConfigError extends Error {
+  readonly retryable = false;
+  readonly problems: readonly { variable: string; message: string }[];
+  constructor(problems: readonly { variable: string; message: string }[]) {
+    super(`invalid configuration: ${problems.map((p) => `${p.variable}: ${p.message}`).join('; ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
