@@ -28,6 +28,8 @@ export interface Config {
   s3: S3Settings;
   /** SQS queue for snapshots; unset means the embedded default (in-process delivery). */
   queueUrl?: string;
+  /** Optional second queue that also receives started/unanswered/ended snapshots for the recording function. */
+  recordingQueueUrl?: string;
   /** Where the persist function sends poison messages itself, so they skip the retry loop. */
   deadLetterQueueUrl?: string;
   /** Snapshot bodies above this size carry their conversation by reference to S3. */
@@ -135,6 +137,7 @@ export function loadConfig(env: Env = process.env): Config {
     transcriptionLocation,
     s3,
     queueUrl: readUrl(env, 'CALLDATA_QUEUE_URL', problems),
+    recordingQueueUrl: readUrl(env, 'CALLDATA_RECORDING_QUEUE_URL', problems),
     deadLetterQueueUrl: readUrl(env, 'CALLDATA_DEAD_LETTER_QUEUE_URL', problems),
     offloadThresholdBytes: readInteger(env, 'CALLDATA_OFFLOAD_BYTES', 256 * 1024, 1024, 1024 * 1024 - 16 * 1024, problems),
     deadLetterDir: env.CALLDATA_DEAD_LETTER_DIR?.trim() || '.calldata/dead-letter',
