@@ -69,11 +69,25 @@ install_livekit() {
   mv "$tmp/server" "$BIN/livekit-server"
 }
 
+# LocalStack 4.14 uses Python 3.12 syntax (PEP 695) in its service stores.
+find_python312() {
+  local p
+  for p in python3.13 python3.12 /root/.pyenv/versions/3.13*/bin/python3 /root/.pyenv/versions/3.12*/bin/python3 python3; do
+    command -v "$p" >/dev/null 2>&1 || [ -x "$p" ] || continue
+    if "$p" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then command -v "$p" || echo "$p"; return 0; fi
+  done
+  return 1
+}
+
 install_localstack() {
-  [ -x "$TOOLS/localstack-venv/bin/python" ] && "$TOOLS/localstack-venv/bin/python" -c 'import localstack.aws.components' 2>/dev/null && return 0
+  local venv="$TOOLS/localstack-venv"
+  [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import sys, localstack.services.stores; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && return 0
   log "installing localstack-core 4.14.0 (PyPI)"
-  python3 -m venv "$TOOLS/localstack-venv"
-  "$TOOLS/localstack-venv/bin/pip" install -q --disable-pip-version-check 'localstack-core[runtime]==4.14.0' service-identity -c "$HERE/localstack-constraints.txt"
+  local py
+  py=$(find_python312) || { log "LocalStack 4.14 needs Python >= 3.12 (python3.12 or python3.13 on PATH)"; return 1; }
+  rm -rf "$venv"
+  "$py" -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'localstack-core[runtime]==4.14.0' service-identity -c "$HERE/localstack-constraints.txt"
 }
 
 install_all() {
