@@ -12,6 +12,8 @@ export async function localstackEndpoint(): Promise<string> {
 /** Points the AWS SDK at LocalStack for code that builds its own clients from the environment. */
 export function useLocalstackEnv(endpoint: string): void {
   process.env.AWS_ENDPOINT_URL = endpoint;
+  // LocalStack names its queues by LOCALSTACK_HOST (localhost); match it to keep the SDK from warning.
+  process.env.AWS_ENDPOINT_URL_SQS = endpoint.replace('127.0.0.1', 'localhost');
   process.env.AWS_REGION = 'us-east-1';
   process.env.AWS_ACCESS_KEY_ID = LOCALSTACK_CREDENTIALS.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = LOCALSTACK_CREDENTIALS.secretAccessKey;
@@ -30,7 +32,7 @@ export async function createBucket(endpoint: string, prefix = 'calldata-test'): 
 }
 
 export function sqsFor(endpoint: string): SQSClient {
-  return new SQSClient({ endpoint, region: 'us-east-1', credentials: LOCALSTACK_CREDENTIALS });
+  return new SQSClient({ endpoint: endpoint.replace('127.0.0.1', 'localhost'), region: 'us-east-1', credentials: LOCALSTACK_CREDENTIALS });
 }
 
 /** A queue with a dead-letter queue after `maxReceiveCount` receives. */
