@@ -58,10 +58,16 @@ const RECORDING_GONE = new Set(['discarded', 'failed']);
 
 export function buildMetadata(snapshot: Snapshot, timezone: string): MetadataDocument {
   const { call } = snapshot;
-  const doc: MetadataDocument = {
+  const rec = snapshot.recording;
+  // The spec: an unanswered call keeps no recording filename; a discarded or failed one has no file.
+  const keptRecording = rec && call.answered && !RECORDING_GONE.has(rec.status ?? '') ? rec : undefined;
+  // Keys in the spec's order, optional ones only when known.
+  return {
     call_id: snapshot.callId,
     room_name: call.roomName,
     call_direction: call.direction,
+    ...(call.inboundTrunkId ? { inbound_trunk_id: call.inboundTrunkId } : {}),
+    ...(call.outboundTrunkId ? { outbound_trunk_id: call.outboundTrunkId } : {}),
     agent_number: call.agentNumber ?? null,
     user_number: call.userNumber ?? null,
     start_time: formatTime(call.startedAtMs, timezone),
@@ -70,22 +76,19 @@ export function buildMetadata(snapshot: Snapshot, timezone: string): MetadataDoc
     timezone: timezone === 'system' ? Intl.DateTimeFormat().resolvedOptions().timeZone : timezone,
     answered: call.answered,
     status: call.status,
+    ...(call.endReason ? { end_reason: call.endReason } : {}),
+    ...(keptRecording
+      ? {
+          recording_filename: keptRecording.key.slice(keptRecording.key.lastIndexOf('/') + 1),
+          recording_location: keptRecording.bucket ? `s3://${keptRecording.bucket}/${keptRecording.key}` : keptRecording.key,
+        }
+      : {}),
+    ...(rec?.status ? { recording_status: rec.status } : {}),
+    ...(rec?.error ? { recording_error: rec.error } : {}),
+    ...(rec?.sizeBytes !== undefined ? { recording_size_bytes: rec.sizeBytes } : {}),
+    ...(rec?.durationMs !== undefined ? { recording_duration: rec.durationMs / 1000 } : {}),
     sequence: snapshot.seq,
   };
-  if (call.inboundTrunkId) doc.inbound_trunk_id = call.inboundTrunkId;
-  if (call.outboundTrunkId) doc.outbound_trunk_id = call.outboundTrunkId;
-  if (call.endReason) doc.end_reason = call.endReason;
-  const rec = snapshot.recording;
-  // The spec: an unanswered call keeps no recording filename; a discarded one has no file.
-  if (rec && call.answered && !RECORDING_GONE.has(rec.status ?? '')) {
-    doc.recording_filename = rec.key.slice(rec.key.lastIndexOf('/') + 1);
-    doc.recording_location = rec.bucket ? `s3://${rec.bucket}/${rec.key}` : rec.key;
-  }
-  if (rec?.status) doc.recording_status = rec.status;
-  if (rec?.error) doc.recording_error = rec.error;
-  if (rec?.sizeBytes !== undefined) doc.recording_size_bytes = rec.sizeBytes;
-  if (rec?.durationMs !== undefined) doc.recording_duration = rec.durationMs / 1000;
-  return doc;
 }
 
 export function buildTranscription(snapshot: Snapshot, timezone: string): TranscriptionDocument {
