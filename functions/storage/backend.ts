@@ -60,8 +60,9 @@ export function spreadOutcomes(records: readonly ArtifactRecord[], winnerIndex: 
     const record = records[recordIndex] as ArtifactRecord;
     byKey.set(`${record.kind}\u0000${record.callId}`, winnerOutcomes[i] as WriteOutcome);
   });
+  const winners = new Set(winnerIndex);
   return records.map((record, index) => {
     const outcome = byKey.get(`${record.kind}\u0000${record.callId}`) as WriteOutcome;
-    return winnerIndex.includes(index) ? outcome : { location: outcome.location, applied: false };
+    return winners.has(index) ? outcome : { location: outcome.location, applied: false };
   });
 }

@@ -19,6 +19,8 @@ export class LocalFolderBackend implements StorageBackend {
   private readonly root: string;
   /** Serializes writes to one file within this process (the embedded default is one process). */
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** Index entries this process already wrote: their content never changes for a call. */
+  private readonly indexed = new Set<string>();
 
   constructor(location: string) {
     this.root = resolve(location);
@@ -71,8 +73,11 @@ export class LocalFolderBackend implements StorageBackend {
     const run = previous.then(async () => {
       const stored = await this.storedSeq(path);
       if (stored !== undefined && stored >= record.seq) return { location: path, applied: false };
-      await this.atomicWrite(path, JSON.stringify(record.document, null, 2));
-      await this.atomicWrite(this.indexPath(record.kind, record.callId), relative);
+      const index = this.indexPath(record.kind, record.callId);
+      await Promise.all([
+        this.atomicWrite(path, JSON.stringify(record.document, null, 2)),
+        this.indexed.has(index) ? undefined : this.atomicWrite(index, relative).then(() => this.indexed.add(index)),
+      ]);
       return { location: path, applied: true };
     });
     const settled = run.catch(() => undefined);
