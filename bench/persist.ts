@@ -22,6 +22,7 @@ import pg from 'pg';
 import { resetConfigForTests } from '../functions/config/config.ts';
 import { encodeSnapshot, type Snapshot } from '../functions/contract/snapshot.ts';
 import { metadataRecord } from '../functions/storage/documents.ts';
+import { callPaths } from '../functions/storage/paths.ts';
 import { closeAllBackends } from '../functions/storage/select.ts';
 import { createBucket, useLocalstackEnv } from '../test/support/localstack.ts';
 import { testContext } from '../test/support/queue-poller.ts';
@@ -41,68 +42,65 @@ interface RawDriver {
   close(): Promise<void>;
 }
 
+// The raw baselines write the same records into the very tables, collections and keys the
+// backends create (each bench run in its own database), with one guarded upsert per record.
+
 async function rawPostgres(url: string): Promise<RawDriver> {
   const pool = new pg.Pool({ connectionString: url, max: 4 });
-  const table = `bench_raw_${randomUUID().slice(0, 8)}`;
-  await pool.query(`CREATE TABLE ${table} (call_id text PRIMARY KEY, room_name text, start_time timestamptz, seq bigint, document jsonb)`);
   return {
     writeOne: async (callId, seq, room, startedAtMs, doc) => {
       await pool.query(
-        `INSERT INTO ${table} VALUES ($1,$2,$3,$4,$5) ON CONFLICT (call_id) DO UPDATE SET room_name=EXCLUDED.room_name, start_time=EXCLUDED.start_time, seq=EXCLUDED.seq, document=EXCLUDED.document WHERE ${table}.seq < EXCLUDED.seq`,
+        `INSERT INTO call_metadata AS stored (call_id, room_name, start_time, seq, document) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (call_id) DO UPDATE SET room_name = EXCLUDED.room_name, start_time = EXCLUDED.start_time, seq = EXCLUDED.seq, document = EXCLUDED.document
+         WHERE stored.seq < EXCLUDED.seq`,
         [callId, room, new Date(startedAtMs), seq, doc],
       );
     },
-    close: async () => {
-      await pool.query(`DROP TABLE ${table}`);
-      await pool.end();
-    },
+    close: () => pool.end(),
   };
 }
 
 async function rawMysql(url: string): Promise<RawDriver> {
   const pool = mysql.createPool({ uri: url, connectionLimit: 4 });
-  const table = `bench_raw_${randomUUID().slice(0, 8)}`;
-  await pool.query(`CREATE TABLE ${table} (call_id VARCHAR(128) PRIMARY KEY, room_name TEXT, start_time DATETIME(3), seq BIGINT, document JSON)`);
   return {
     writeOne: async (callId, seq, room, startedAtMs, doc) => {
       await pool.execute(
-        `INSERT INTO ${table} VALUES (?,?,?,?,?) ON DUPLICATE KEY UPDATE document=IF(VALUES(seq)>seq,VALUES(document),document), room_name=IF(VALUES(seq)>seq,VALUES(room_name),room_name), seq=IF(VALUES(seq)>seq,VALUES(seq),seq)`,
-        [callId, room, new Date(startedAtMs), seq, doc],
+        `INSERT INTO call_metadata (call_id, room_name, start_time, seq, document, write_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, NOW(3))
+         ON DUPLICATE KEY UPDATE document = IF(VALUES(seq) > seq, VALUES(document), document), room_name = IF(VALUES(seq) > seq, VALUES(room_name), room_name), seq = IF(VALUES(seq) > seq, VALUES(seq), seq)`,
+        [callId, room, new Date(startedAtMs), String(seq), doc, randomUUID()],
       );
     },
-    close: async () => {
-      await pool.query(`DROP TABLE ${table}`);
-      await pool.end();
-    },
+    close: () => pool.end(),
   };
 }
 
 async function rawMongo(url: string): Promise<RawDriver> {
   const client = await new MongoClient(url).connect();
-  const collection = client.db().collection(`bench_raw_${randomUUID().slice(0, 8)}`);
-  await collection.createIndex({ call_id: 1 }, { unique: true });
+  const collection = client.db().collection<{ _id: string }>('call_metadata');
   return {
     writeOne: async (callId, seq, room, startedAtMs, doc) => {
-      await collection.updateOne({ call_id: callId, seq: { $lt: seq } }, { $set: { room_name: room, start_time_ms: startedAtMs, seq, document: JSON.parse(doc) } }, { upsert: true });
+      try {
+        await collection.updateOne({ _id: callId, seq: { $lt: seq } }, { $set: { call_id: callId, room_name: room, start_time_ms: startedAtMs, seq, document: JSON.parse(doc) } }, { upsert: true });
+      } catch (error) {
+        // Duplicate key: a newer version is stored, which is the guard working.
+        if ((error as { code?: number }).code !== 11000) throw error;
+      }
     },
-    close: async () => {
-      await collection.drop();
-      await client.close();
-    },
+    close: () => client.close(),
   };
 }
 
 async function rawRedis(url: string): Promise<RawDriver> {
   const client = new Redis(url);
-  const prefix = `bench:${randomUUID().slice(0, 8)}`;
   return {
     writeOne: async (callId, seq, room, startedAtMs, doc) => {
-      await client.hset(`${prefix}:call:${callId}`, 'seq', seq, 'doc', doc);
-      await client.zadd(`${prefix}:room:${room}`, startedAtMs, callId);
+      const key = `calldata:call_metadata:call:${callId}`;
+      // The hand-written guard: read, compare, write.
+      const stored = await client.hget(key, 'seq');
+      if (stored !== null && Number(stored) >= seq) return;
+      await client.multi().hset(key, 'seq', seq, 'doc', doc).zadd(`calldata:call_metadata:room:${room}`, startedAtMs, callId).exec();
     },
     close: async () => {
-      const keys = await client.keys(`${prefix}:*`);
-      if (keys.length > 0) await client.del(...keys);
       client.disconnect();
     },
   };
@@ -111,8 +109,10 @@ async function rawRedis(url: string): Promise<RawDriver> {
 async function rawS3(endpoint: string, bucket: string): Promise<RawDriver> {
   const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: LOCALSTACK_CREDENTIALS });
   return {
-    writeOne: async (callId, seq, room, _startedAtMs, doc) => {
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: `raw/${room}/${callId}.json`, Body: doc, Metadata: { seq: String(seq) } }));
+    writeOne: async (callId, seq, room, startedAtMs, doc) => {
+      const paths = callPaths(room, startedAtMs, TZ, callId);
+      // Create-if-absent, the cheapest guarded write S3 has.
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: `raw/${paths.folder}/${paths.metadataFile}`, Body: doc, Metadata: { seq: String(seq) }, IfNoneMatch: '*' }));
     },
     close: async () => client.destroy(),
   };
@@ -120,10 +120,12 @@ async function rawS3(endpoint: string, bucket: string): Promise<RawDriver> {
 
 async function rawLocal(folder: string): Promise<RawDriver> {
   return {
-    writeOne: async (callId, _seq, room, _startedAtMs, doc) => {
-      const dir = join(folder, 'raw', room);
+    writeOne: async (callId, _seq, room, startedAtMs, doc) => {
+      // The spec's layout, written atomically: mkdir, temp file, rename.
+      const paths = callPaths(room, startedAtMs, TZ, callId);
+      const dir = join(folder, 'raw', paths.folder);
       await mkdir(dir, { recursive: true });
-      const file = join(dir, `${callId}.json`);
+      const file = join(dir, paths.metadataFile);
       await writeFile(`${file}.tmp`, doc);
       await rename(`${file}.tmp`, file);
     },
@@ -153,10 +155,10 @@ async function timeIt(run: () => Promise<void>): Promise<number> {
   return N / ((performance.now() - start) / 1000);
 }
 
-async function throughHandler(location: string, batchSize: number, extraEnv: Record<string, string>): Promise<number> {
+async function throughHandler(location: string, batchSize: number, extraEnv: Record<string, string>, count = N): Promise<number> {
   Object.assign(process.env, { SAVE_METADATA: 'true', SAVE_TRANSCRIPTION: 'false', TIMEZONE: TZ, METADATA_LOCATION: location, ...extraEnv });
   resetConfigForTests();
-  const snapshots = Array.from({ length: N }, () => buildSnapshot({ kind: 'ended', turns: 2 }));
+  const snapshots = Array.from({ length: count }, () => buildSnapshot({ kind: 'ended', turns: 2 }));
   // Messages are encoded by the producer, not the handler: build them outside the measurement.
   const events: SQSEvent[] = [];
   for (let i = 0; i < snapshots.length; i += batchSize) events.push(eventOf(snapshots.slice(i, i + batchSize)));
@@ -174,10 +176,10 @@ async function throughRaw(driver: RawDriver): Promise<number> {
   const records = Array.from({ length: N }, () => metadataRecord(buildSnapshot({ kind: 'ended', turns: 2 }), TZ));
   for (let i = 0; i < WARMUP; i++) {
     const warm = metadataRecord(buildSnapshot({ kind: 'ended', turns: 2 }), TZ);
-    await driver.writeOne(warm.callId, warm.seq, warm.paths.slug, warm.startedAtMs, JSON.stringify(warm.document));
+    await driver.writeOne(warm.callId, warm.seq, warm.roomName, warm.startedAtMs, JSON.stringify(warm.document));
   }
   const rate = await timeIt(async () => {
-    for (const r of records) await driver.writeOne(r.callId, r.seq, r.paths.slug, r.startedAtMs, JSON.stringify(r.document));
+    for (const r of records) await driver.writeOne(r.callId, r.seq, r.roomName, r.startedAtMs, JSON.stringify(r.document));
   });
   await driver.close();
   return rate;
@@ -197,11 +199,36 @@ async function main(): Promise<void> {
   useLocalstackEnv(endpoint);
   const bucket = await createBucket(endpoint, 'calldata-bench');
   const s3Env = { AWS_S3_BUCKET: bucket, AWS_S3_ENDPOINT: endpoint, AWS_S3_FORCE_PATH_STYLE: 'true', AWS_S3_ACCESS_KEY_ID: 'test', AWS_S3_SECRET_ACCESS_KEY: 'test' };
+  const run = randomUUID().slice(0, 8);
+  const pgUrl = new URL(await requireServer('postgres'));
+  const admin = new pg.Pool({ connectionString: pgUrl.toString(), max: 1 });
+  await admin.query(`CREATE SCHEMA bench_${run}`);
+  pgUrl.searchParams.set('options', `-c search_path=bench_${run}`);
+  const mysqlUrl = new URL(await requireServer('mysql'));
+  const mysqlAdmin = await mysql.createConnection({ uri: mysqlUrl.toString() });
+  await mysqlAdmin.query(`CREATE DATABASE calldata_bench_${run}`);
+  mysqlUrl.pathname = `/calldata_bench_${run}`;
+  const mongoUrl = new URL(await requireServer('mongodb'));
+  mongoUrl.pathname = `/calldata_bench_${run}`;
+  const redisUrl = new URL(await requireServer('redis'));
+  redisUrl.pathname = '/15';
+  const cleanup = async () => {
+    await admin.query(`DROP SCHEMA bench_${run} CASCADE`);
+    await admin.end();
+    await mysqlAdmin.query(`DROP DATABASE calldata_bench_${run}`);
+    await mysqlAdmin.end();
+    const mongo = await new MongoClient(mongoUrl.toString()).connect();
+    await mongo.db().dropDatabase();
+    await mongo.close();
+    const redis = new Redis(redisUrl.toString());
+    await redis.flushdb();
+    redis.disconnect();
+  };
   const plans: { backend: string; location: () => Promise<string>; raw: (location: string) => Promise<RawDriver>; batchTarget?: number; env?: Record<string, string> }[] = [
-    { backend: 'postgres', location: () => requireServer('postgres'), raw: rawPostgres, batchTarget: 3 },
-    { backend: 'mysql', location: () => requireServer('mysql'), raw: rawMysql, batchTarget: 3 },
-    { backend: 'mongodb', location: () => requireServer('mongodb'), raw: rawMongo, batchTarget: 3 },
-    { backend: 'redis', location: () => requireServer('redis'), raw: rawRedis },
+    { backend: 'postgres', location: async () => pgUrl.toString(), raw: rawPostgres, batchTarget: 3 },
+    { backend: 'mysql', location: async () => mysqlUrl.toString(), raw: rawMysql, batchTarget: 3 },
+    { backend: 'mongodb', location: async () => mongoUrl.toString(), raw: rawMongo, batchTarget: 3 },
+    { backend: 'redis', location: async () => redisUrl.toString(), raw: rawRedis },
     { backend: 's3', location: async () => 's3', raw: () => rawS3(endpoint, bucket), env: s3Env },
     { backend: 'local', location: async () => join(folder, 'Call_Metadata'), raw: () => rawLocal(folder) },
   ];
@@ -210,6 +237,8 @@ async function main(): Promise<void> {
   for (const plan of plans) {
     if (only.length > 0 && !only.includes(plan.backend)) continue;
     const location = await plan.location();
+    // The handler goes first so the backend creates its tables; the raw driver then writes into them.
+    await throughHandler(location, 1, plan.env ?? {}, WARMUP);
     const raw = await throughRaw(await plan.raw(location));
     const single = await throughHandler(location, 1, plan.env ?? {});
     const batched = await throughHandler(location, 10, plan.env ?? {});
@@ -217,6 +246,7 @@ async function main(): Promise<void> {
     process.stderr.write(`measured ${plan.backend}\n`);
   }
   await closeAllBackends();
+  await cleanup();
   await rm(folder, { recursive: true, force: true });
 
   const fmt = (n: number) => n.toFixed(0).padStart(9);

@@ -21,6 +21,8 @@ export class LocalFolderBackend implements StorageBackend {
   private readonly locks = new Map<string, Promise<unknown>>();
   /** Index entries this process already wrote: their content never changes for a call. */
   private readonly indexed = new Set<string>();
+  /** Folders this process already created, so repeat writes skip mkdir. */
+  private readonly folders = new Set<string>();
 
   constructor(location: string) {
     this.root = resolve(location);
@@ -54,8 +56,27 @@ export class LocalFolderBackend implements StorageBackend {
     }
   }
 
+  /** Creates the file's folder; true when it did not exist before (so neither did the file). */
+  private async ensureFolder(path: string): Promise<boolean> {
+    const folder = dirname(path);
+    if (this.folders.has(folder)) return false;
+    const created = await mkdir(folder, { recursive: true });
+    if (this.folders.size > 10_000) this.folders.clear();
+    this.folders.add(folder);
+    return created !== undefined;
+  }
+
+  /** The index entry is tiny and never changes once written: create it only if absent. */
+  private async writeIndex(index: string, relative: string): Promise<void> {
+    await this.ensureFolder(index);
+    await writeFile(index, relative, { encoding: 'utf8', flag: 'wx' }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
+    this.indexed.add(index);
+  }
+
   private async atomicWrite(path: string, content: string): Promise<void> {
-    await mkdir(dirname(path), { recursive: true });
+    await this.ensureFolder(path);
     const temp = `${path}.${randomUUID()}.tmp`;
     try {
       await writeFile(temp, content, { encoding: 'utf8', flush: true });
@@ -71,12 +92,13 @@ export class LocalFolderBackend implements StorageBackend {
     const path = this.inside(relative);
     const previous = this.locks.get(path) ?? Promise.resolve();
     const run = previous.then(async () => {
-      const stored = await this.storedSeq(path);
+      // A folder we just created holds no older version: skip reading it.
+      const stored = (await this.ensureFolder(path)) ? undefined : await this.storedSeq(path);
       if (stored !== undefined && stored >= record.seq) return { location: path, applied: false };
       const index = this.indexPath(record.kind, record.callId);
       await Promise.all([
         this.atomicWrite(path, JSON.stringify(record.document, null, 2)),
-        this.indexed.has(index) ? undefined : this.atomicWrite(index, relative).then(() => this.indexed.add(index)),
+        this.indexed.has(index) ? undefined : this.writeIndex(index, relative),
       ]);
       return { location: path, applied: true };
     });
@@ -109,8 +131,18 @@ export class LocalFolderBackend implements StorageBackend {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
+    // An index entry still being created reads empty: the artifact is not there yet either.
+    if (relative === '') return undefined;
     const path = this.inside(relative);
-    const document: unknown = JSON.parse(await readFile(path, 'utf8'));
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      // The index entry is written beside the first version, so it can briefly lead it.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    const document: unknown = JSON.parse(text);
     const seq = (document as { sequence?: unknown }).sequence;
     return { seq: typeof seq === 'number' ? seq : 0, document, location: path };
   }

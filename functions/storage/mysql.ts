@@ -12,7 +12,7 @@
  * escaped reversibly and `document_escaped` set; read() undoes it. NUL is fine here.
  */
 import { randomUUID } from 'node:crypto';
-import { createPool, type Pool, type PoolConnection, type RowDataPacket } from 'mysql2/promise';
+import { createPool, type Pool, type PoolConnection, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import { redactUrl } from '../shared/redact.ts';
 import { COLLECTION, newestPerCall, spreadOutcomes, type StorageBackend, type StoredArtifact, type WriteOutcome } from './backend.ts';
 import type { ArtifactKind, ArtifactRecord } from './documents.ts';
@@ -168,6 +168,22 @@ function appliedStatement(kind: ArtifactKind, rows: readonly StoredRow[], writeI
   };
 }
 
+/**
+ * Whether an upsert's header alone tells which rows were applied. Without FOUND_ROWS an
+ * inserted row counts 1, an updated row 2 and an unchanged (stale) row 0; the info string's
+ * "Duplicates" counts updated rows (or, on some servers, all duplicates). Either way
+ * affected - duplicates === n only when every row was applied, and 0 affected means none was.
+ * A single row needs no info string: any affected count means it was applied.
+ */
+function appliedFromHeader(header: ResultSetHeader, n: number): 'all' | 'none' | undefined {
+  if (header.affectedRows === 0) return 'none';
+  // One row: 1 (inserted) or 2 (updated) both mean applied. The server sends no info string then.
+  if (n === 1) return 'all';
+  const duplicates = /Duplicates:\s*(\d+)/.exec(header.info ?? '')?.[1];
+  if (duplicates === undefined) return undefined;
+  return header.affectedRows - Number(duplicates) === n ? 'all' : undefined;
+}
+
 /** `mysql+pymysql://` (the Python form operators may already use) means the same server. */
 function driverUrl(location: string): string {
   return location.replace(/^mysql\+pymysql:\/\//i, 'mysql://');
@@ -214,14 +230,28 @@ export class MysqlBackend implements StorageBackend {
           .sort((a, b) => (a.callId < b.callId ? -1 : a.callId > b.callId ? 1 : 0));
         return statementGroups(rows, packetBudget).map((group) => ({ kind, group }));
       });
-      await this.transaction(pool, async (connection) => {
-        for (const { kind, group } of statements) {
-          await connection.execute({ ...upsertStatement(kind, group, writeId), timeout: STATEMENT_TIMEOUT_MS });
-          // Our upsert holds every row of the group locked until commit, so this sees exactly its effect.
-          const [rows] = await connection.execute<RowDataPacket[]>({ ...appliedStatement(kind, group, writeId), timeout: STATEMENT_TIMEOUT_MS });
-          for (const row of rows) applied.add(outcomeKey(kind, String(row.call_id)));
+      const [only] = statements;
+      if (statements.length === 1 && only) {
+        // The usual batch: one autocommit statement, one round trip.
+        const [header] = await pool.execute<ResultSetHeader>({ ...upsertStatement(only.kind, only.group, writeId), timeout: STATEMENT_TIMEOUT_MS });
+        const known = appliedFromHeader(header, only.group.length);
+        if (known === 'all') for (const row of only.group) applied.add(outcomeKey(only.kind, row.callId));
+        else if (known === undefined) {
+          // A mix of applied and stale rows: ask which rows carry this write's id. A newer write
+          // landing in between would make a row look stale, which is also the truth by then.
+          const [rows] = await pool.execute<RowDataPacket[]>({ ...appliedStatement(only.kind, only.group, writeId), timeout: STATEMENT_TIMEOUT_MS });
+          for (const row of rows) applied.add(outcomeKey(only.kind, String(row.call_id)));
         }
-      });
+      } else {
+        await this.transaction(pool, async (connection) => {
+          for (const { kind, group } of statements) {
+            await connection.execute({ ...upsertStatement(kind, group, writeId), timeout: STATEMENT_TIMEOUT_MS });
+            // Our upsert holds every row of the group locked until commit, so this sees exactly its effect.
+            const [rows] = await connection.execute<RowDataPacket[]>({ ...appliedStatement(kind, group, writeId), timeout: STATEMENT_TIMEOUT_MS });
+            for (const row of rows) applied.add(outcomeKey(kind, String(row.call_id)));
+          }
+        });
+      }
     } catch (error) {
       throw classifyDriverError(BACKEND, 'write', error);
     }
@@ -285,6 +315,8 @@ export class MysqlBackend implements StorageBackend {
         bigNumberStrings: true,
         // Each batch size is its own prepared statement; keep the per-connection cache bounded.
         maxPreparedStatements: 64,
+        // Unchanged rows must count 0 affected rows (not 1) for appliedFromHeader to hold.
+        flags: ['-FOUND_ROWS'],
       });
       // A pooled connection whose server went away emits 'error' (more than once, possibly);
       // unhandled, that would crash the process. The pool drops the connection by itself.

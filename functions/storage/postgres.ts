@@ -17,6 +17,8 @@ const BACKEND = 'postgres';
 const KINDS: readonly ArtifactKind[] = ['metadata', 'transcription'];
 /** Six parameters a row; PostgreSQL allows 65 535 parameters in one statement. */
 const ROWS_PER_STATEMENT = 1_000;
+/** Statements of up to this many rows are prepared (named); larger ones are rare and one-off. */
+const PREPARED_MAX_ROWS = 20;
 /** Serialises table creation between processes starting at once ('calldata' in ASCII). */
 const SCHEMA_LOCK_KEY = '7161124082938749025';
 
@@ -125,6 +127,9 @@ function upsertStatement(kind: ArtifactKind, rows: readonly ArtifactRecord[]): Q
     return `($${p + 1}, $${p + 2}, TIMESTAMPTZ 'epoch' + $${p + 3}::bigint * INTERVAL '1 millisecond', $${p + 4}::bigint, $${p + 5}::jsonb, $${p + 6}::boolean)`;
   });
   return {
+    // Named statements are parsed and planned once per connection; batch sizes repeat (SQS
+    // delivers at most 10 records), so the few shapes stay prepared.
+    ...(rows.length <= PREPARED_MAX_ROWS ? { name: `calldata_upsert_${table}_${rows.length}` } : {}),
     text: `INSERT INTO ${table} AS stored (call_id, room_name, start_time, seq, document, document_escaped)
       VALUES ${tuples.join(', ')}
       ON CONFLICT (call_id) DO UPDATE SET
