@@ -4,9 +4,7 @@
  */
 import { mkdir, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Config } from '../config/config.ts';
-import { sqsClient } from '../shared/aws.ts';
 
 export interface RejectedMessage {
   messageId: string;
@@ -25,6 +23,8 @@ class SqsDeadLetter implements DeadLetter {
     this.queueUrl = queueUrl;
   }
   async reject(message: RejectedMessage): Promise<string> {
+    // Loaded on first use: most invocations never reject anything.
+    const [{ SendMessageCommand }, { sqsClient }] = await Promise.all([import('@aws-sdk/client-sqs'), import('../shared/sqs-client.ts')]);
     await sqsClient().send(
       new SendMessageCommand({
         QueueUrl: this.queueUrl,

@@ -1,36 +1,3 @@
-/**
- * AWS clients, created once per process and only when first needed. Retries are the SDK's
- * own (standard mode); endpoints come from AWS_S3_ENDPOINT for the recordings store and the
- * SDK's AWS_ENDPOINT_URL* variables for everything else (LocalStack).
- */
-import { S3Client } from '@aws-sdk/client-s3';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import type { S3Settings } from '../config/config.ts';
-
-const s3Clients = new Map<string, S3Client>();
-
-export function s3Client(settings: S3Settings): S3Client {
-  const key = JSON.stringify([settings.endpoint, settings.region, settings.forcePathStyle, settings.accessKeyId]);
-  let client = s3Clients.get(key);
-  if (!client) {
-    client = new S3Client({
-      region: settings.region,
-      ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
-      forcePathStyle: settings.forcePathStyle,
-      // Keys are optional: on Lambda and ECS the execution role supplies credentials.
-      ...(settings.accessKeyId && settings.secretAccessKey
-        ? { credentials: { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey } }
-        : {}),
-      maxAttempts: 3,
-    });
-    s3Clients.set(key, client);
-  }
-  return client;
-}
-
-let sqs: SQSClient | undefined;
-
-export function sqsClient(): SQSClient {
-  sqs ??= new SQSClient({ maxAttempts: 3 });
-  return sqs;
-}
+/** Both AWS clients; import s3-client.ts or sqs-client.ts directly to load only one SDK. */
+export { s3Client } from './s3-client.ts';
+export { sqsClient } from './sqs-client.ts';

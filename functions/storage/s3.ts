@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { S3Settings } from '../config/config.ts';
-import { s3Client } from '../shared/aws.ts';
+import { s3Client } from '../shared/s3-client.ts';
 import type { StorageBackend, StoredArtifact, WriteOutcome } from './backend.ts';
 import { newestPerCall, spreadOutcomes } from './backend.ts';
 import type { ArtifactKind, ArtifactRecord } from './documents.ts';
@@ -150,6 +150,6 @@ export class S3Backend implements StorageBackend {
   }
 
   async close(): Promise<void> {
-    // The client is shared per process (functions/shared/aws.ts) and outlives one backend.
+    // The client is shared per process (functions/shared/s3-client.ts) and outlives one backend.
   }
 }

@@ -15,7 +15,11 @@ type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchRespons
 async function consumers(config: Config): Promise<SqsHandler[]> {
   const { handler } = await import('../persist/handler.ts');
   const list: SqsHandler[] = [handler as unknown as SqsHandler];
-  void config;
+  if (config.callRecording) {
+    // Runs after persist, so the recording step finds the worker's final snapshot stored.
+    const { embeddedRecordingConsumer } = await import('../recording/embedded.ts');
+    list.push(embeddedRecordingConsumer());
+  }
   return list;
 }
 

@@ -9,7 +9,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { z } from 'zod';
 import type { S3Settings } from '../config/config.ts';
 import { conversationItemSchema, type ConversationItem, type ConversationRef } from '../contract/snapshot.ts';
-import { s3Client } from '../shared/aws.ts';
+import { s3Client } from '../shared/s3-client.ts';
 import { PayloadError, SendFailedError } from './errors.ts';
 
 /** Offloaded payloads live under this prefix; the stack expires it with a lifecycle rule. */

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Config } from '../config/config.ts';
 import { encodeSnapshot, type Snapshot } from '../contract/snapshot.ts';
-import { sqsClient } from '../shared/aws.ts';
+import { sqsClient } from '../shared/sqs-client.ts';
 import { SendFailedError } from './errors.ts';
 import { offloadConversation } from './payload.ts';
 import type { SendReceipt, SnapshotSink } from './sink.ts';
