@@ -16,6 +16,7 @@ import { createPool, type Pool, type PoolConnection, type ResultSetHeader, type 
 import { redactUrl } from '../shared/redact.ts';
 import { COLLECTION, newestPerCall, spreadOutcomes, type StorageBackend, type StoredArtifact, type WriteOutcome } from './backend.ts';
 import type { ArtifactKind, ArtifactRecord } from './documents.ts';
+import { textEscaper } from './text-escape.ts';
 import { classifyDriverError, LocationError, StorageError } from './errors.ts';
 
 const BACKEND = 'mysql';
@@ -29,40 +30,7 @@ const STATEMENT_TIMEOUT_MS = 30_000;
 /** DATETIME's range; the document keeps the exact time whatever the column can show. */
 const MAX_DATETIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
-/** Marks an escaped character: a private-use code point, so real text almost never needs it doubled. */
-const MARK = '\uE000';
-/** What JSON text in MySQL cannot hold (unpaired surrogates), plus the mark so decoding is exact. */
-const UNSTORABLE = /[\uE000\p{Cs}]/u;
-const UNSTORABLE_ALL = /[\uE000\p{Cs}]/gu;
-const ESCAPED_ALL = /\uE000([0-9a-f]{4})/g;
-
-/** Each unstorable UTF-16 unit becomes MARK + 4 hex digits; injective because MARK itself is escaped. */
-function escapeText(text: string): string {
-  return text.replace(UNSTORABLE_ALL, (unit) => MARK + unit.charCodeAt(0).toString(16).padStart(4, '0'));
-}
-
-function unescapeText(text: string): string {
-  return text.replace(ESCAPED_ALL, (_match, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
-}
-
-/** Applies `map` to every string of a JSON value, object keys included. */
-function mapStrings(value: unknown, map: (text: string) => string): unknown {
-  if (typeof value === 'string') return map(value);
-  if (Array.isArray(value)) return value.map((item: unknown) => mapStrings(item, map));
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [map(key), mapStrings(item, map)]));
-  }
-  return value;
-}
-
-function hasUnstorable(value: unknown): boolean {
-  if (typeof value === 'string') return UNSTORABLE.test(value);
-  if (Array.isArray(value)) return value.some((item: unknown) => hasUnstorable(item));
-  if (value !== null && typeof value === 'object') {
-    return Object.entries(value).some(([key, item]) => UNSTORABLE.test(key) || hasUnstorable(item));
-  }
-  return false;
-}
+const TEXT = textEscaper('\\p{Cs}');
 
 interface StoredRow {
   callId: string;
@@ -75,9 +43,9 @@ interface StoredRow {
 }
 
 function storedRow(record: ArtifactRecord): StoredRow {
-  const escaped = UNSTORABLE.test(record.roomName) || hasUnstorable(record.document);
-  const roomName = escaped ? escapeText(record.roomName) : record.roomName;
-  const document = JSON.stringify(escaped ? mapStrings(record.document, escapeText) : record.document);
+  const escaped = TEXT.needs(record.roomName) || TEXT.needsAny(record.document);
+  const roomName = escaped ? TEXT.escape(record.roomName) : record.roomName;
+  const document = JSON.stringify(escaped ? TEXT.mapStrings(record.document, TEXT.escape) : record.document);
   const startMs = Math.min(Math.max(record.startedAtMs, 0), MAX_DATETIME_MS);
   return {
     callId: record.callId,
@@ -279,7 +247,7 @@ export class MysqlBackend implements StorageBackend {
       const document: unknown = JSON.parse(text);
       return {
         seq: Number(row.seq),
-        document: Number(row.document_escaped) === 1 ? mapStrings(document, unescapeText) : document,
+        document: Number(row.document_escaped) === 1 ? TEXT.mapStrings(document, TEXT.unescape) : document,
         location: this.locate(kind, callId),
       };
     } catch (error) {

@@ -4,13 +4,14 @@
  *
  * jsonb (and text) cannot hold NUL or unpaired UTF-16 surrogates, which untrusted room names
  * and transcripts may contain. Such a document is stored with those characters escaped
- * reversibly (see escapeText) and `document_escaped` set, and read() undoes the escaping, so
+ * reversibly (see text-escape.ts) and `document_escaped` set, and read() undoes the escaping, so
  * every document round-trips exactly while ordinary documents are stored untouched.
  */
 import { Pool, type PoolClient, type QueryConfig } from 'pg';
 import { redactUrl } from '../shared/redact.ts';
 import { COLLECTION, newestPerCall, spreadOutcomes, type StorageBackend, type StoredArtifact, type WriteOutcome } from './backend.ts';
 import type { ArtifactKind, ArtifactRecord } from './documents.ts';
+import { textEscaper } from './text-escape.ts';
 import { classifyDriverError, LocationError } from './errors.ts';
 
 const BACKEND = 'postgres';
@@ -22,40 +23,7 @@ const PREPARED_MAX_ROWS = 20;
 /** Serialises table creation between processes starting at once ('calldata' in ASCII). */
 const SCHEMA_LOCK_KEY = '7161124082938749025';
 
-/** Marks an escaped character: a private-use code point, so real text almost never needs it doubled. */
-const MARK = '\uE000';
-/** What jsonb cannot hold (NUL, unpaired surrogates), plus the mark itself so decoding is exact. */
-const UNSTORABLE = /[\u0000\uE000\p{Cs}]/u;
-const UNSTORABLE_ALL = /[\u0000\uE000\p{Cs}]/gu;
-const ESCAPED_ALL = /\uE000([0-9a-f]{4})/g;
-
-/** Each unstorable UTF-16 unit becomes MARK + 4 hex digits; injective because MARK itself is escaped. */
-function escapeText(text: string): string {
-  return text.replace(UNSTORABLE_ALL, (unit) => MARK + unit.charCodeAt(0).toString(16).padStart(4, '0'));
-}
-
-function unescapeText(text: string): string {
-  return text.replace(ESCAPED_ALL, (_match, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
-}
-
-/** Applies `map` to every string of a JSON value, object keys included. */
-function mapStrings(value: unknown, map: (text: string) => string): unknown {
-  if (typeof value === 'string') return map(value);
-  if (Array.isArray(value)) return value.map((item: unknown) => mapStrings(item, map));
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [map(key), mapStrings(item, map)]));
-  }
-  return value;
-}
-
-function hasUnstorable(value: unknown): boolean {
-  if (typeof value === 'string') return UNSTORABLE.test(value);
-  if (Array.isArray(value)) return value.some((item: unknown) => hasUnstorable(item));
-  if (value !== null && typeof value === 'object') {
-    return Object.entries(value).some(([key, item]) => UNSTORABLE.test(key) || hasUnstorable(item));
-  }
-  return false;
-}
+const TEXT = textEscaper('\\u0000\\p{Cs}');
 
 interface StoredRow {
   roomName: string;
@@ -64,10 +32,10 @@ interface StoredRow {
 }
 
 function storedRow(record: ArtifactRecord): StoredRow {
-  const escaped = UNSTORABLE.test(record.roomName) || hasUnstorable(record.document);
+  const escaped = TEXT.needs(record.roomName) || TEXT.needsAny(record.document);
   return {
-    roomName: escaped ? escapeText(record.roomName) : record.roomName,
-    document: JSON.stringify(escaped ? mapStrings(record.document, escapeText) : record.document),
+    roomName: escaped ? TEXT.escape(record.roomName) : record.roomName,
+    document: JSON.stringify(escaped ? TEXT.mapStrings(record.document, TEXT.escape) : record.document),
     escaped,
   };
 }
@@ -213,7 +181,7 @@ export class PostgresBackend implements StorageBackend {
       return {
         // bigint arrives as a string; sequences are within Number.MAX_SAFE_INTEGER by contract.
         seq: Number(row.seq),
-        document: row.document_escaped ? mapStrings(row.document, unescapeText) : row.document,
+        document: row.document_escaped ? TEXT.mapStrings(row.document, TEXT.unescape) : row.document,
         location: this.locate(kind, callId),
       };
     } catch (error) {
