@@ -81,13 +81,29 @@ find_python312() {
 
 install_localstack() {
   local venv="$TOOLS/localstack-venv"
-  [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import sys, localstack.services.stores; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && return 0
-  log "installing localstack-core 4.14.0 (PyPI)"
-  local py
-  py=$(find_python312) || { log "LocalStack 4.14 needs Python >= 3.12 (python3.12 or python3.13 on PATH)"; return 1; }
-  rm -rf "$venv"
-  "$py" -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'localstack-core[runtime]==4.14.0' service-identity -c "$HERE/localstack-constraints.txt"
+  if ! { [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import sys, localstack.services.stores; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; }; then
+    log "installing localstack-core 4.14.0 (PyPI)"
+    local py
+    py=$(find_python312) || { log "LocalStack 4.14 needs Python >= 3.12 (python3.12 or python3.13 on PATH)"; return 1; }
+    rm -rf "$venv"
+    "$py" -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'localstack-core[runtime]==4.14.0' service-identity -c "$HERE/localstack-constraints.txt"
+  fi
+  install_localstack_lambda_executor "$venv"
+}
+
+# The Lambda executor that runs deployed Node.js functions as local processes (no Docker; see
+# scripts/localstack-lambda). Installed editable, so it is reinstalled only when this checkout moves.
+install_localstack_lambda_executor() {
+  local venv=$1 src="$HERE/localstack-lambda"
+  "$venv/bin/python" - "$src" <<'PY' 2>/dev/null && return 0
+import sys, os, importlib.metadata as md
+import calldata_localstack_lambda as pkg
+assert os.path.realpath(os.path.dirname(pkg.__file__)).startswith(os.path.realpath(sys.argv[1]) + os.sep)
+assert any(e.name == "calldata-local" for e in md.entry_points(group="localstack.lambda.runtime_executor"))
+PY
+  log "installing the calldata-local LocalStack Lambda executor (scripts/localstack-lambda)"
+  "$venv/bin/pip" install -q --disable-pip-version-check -e "$src"
 }
 
 install_all() {
@@ -157,8 +173,10 @@ start_localstack() {
   ( cd "$RUN"
     GATEWAY_LISTEN="127.0.0.1:$LOCALSTACK_PORT" LOCALSTACK_HOST="localhost:$LOCALSTACK_PORT" \
     SQS_ENDPOINT_STRATEGY=path DNS_ADDRESS=0 SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1 \
-    SERVICES="${LOCALSTACK_SERVICES:-s3,sqs}" LOCALSTACK_VOLUME_DIR="$TOOLS/localstack-volume" \
-    FILESYSTEM_ROOT="$TOOLS/localstack-fs" \
+    SERVICES="${LOCALSTACK_SERVICES:-s3,sqs,cloudformation,lambda,iam,sts,ssm,secretsmanager,logs,cloudwatch}" \
+    LOCALSTACK_VOLUME_DIR="$TOOLS/localstack-volume" FILESYSTEM_ROOT="$TOOLS/localstack-fs" \
+    LAMBDA_RUNTIME_EXECUTOR=calldata-local CALLDATA_LAMBDA_LOG_DIR="$RUN/lambda" \
+    CALLDATA_LAMBDA_NODE="${CALLDATA_LAMBDA_NODE:-$(cd "$HERE/.." && pwd)/node_modules/node/bin/node}" \
     nohup "$TOOLS/localstack-venv/bin/python" -m localstack.runtime.main >"$RUN/localstack.log" 2>&1 & )
   wait_port localstack "$LOCALSTACK_PORT" 120
   local i=0

@@ -11,12 +11,12 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { getConfig, type Config } from '../config/config.ts';
+import { secretsFromEnv } from '../config/secrets.ts';
 import { ContractError } from '../contract/errors.ts';
 import { decodeSnapshot, type Snapshot } from '../contract/snapshot.ts';
 import { logger } from '../shared/logger.ts';
 import { backendFor } from '../storage/select.ts';
 import { PayloadError } from '../transport/errors.ts';
-import { loadConversation } from '../transport/payload.ts';
 import { deadLetterFor } from './dead-letter.ts';
 import { persistSnapshots, type PersistTargets } from './persist.ts';
 
@@ -41,6 +41,8 @@ function isPoison(error: unknown): boolean {
 async function decode(record: SQSRecord, config: Config): Promise<Snapshot> {
   const snapshot = decodeSnapshot(record.body);
   if (!snapshot.conversationRef) return snapshot;
+  // The S3 SDK is loaded only by the rare snapshot that carries its conversation by reference.
+  const { loadConversation } = await import('../transport/payload.ts');
   const conversation = await loadConversation(config.s3, snapshot.conversationRef);
   const { conversationRef: _ref, ...rest } = snapshot;
   return { ...rest, conversation };
@@ -105,4 +107,6 @@ export async function persistBatch(event: SQSEvent, context: Context): Promise<S
   );
 }
 
-export const handler = middy(persistBatch).use(injectLambdaContext(logger, { resetKeys: true }));
+export const handler = middy(persistBatch)
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(secretsFromEnv());

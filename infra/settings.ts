@@ -1,0 +1,311 @@
+/**
+ * Everything a user chooses at deploy time, read from CDK context (`-c key=value` or cdk.json)
+ * or, when the context key is absent, from an environment variable of the same meaning.
+ * Validated once; every error names the context key and the variable.
+ */
+import { IANAZone } from 'luxon';
+
+/** Prefix of the claim-check payloads; equals PAYLOAD_PREFIX in functions/transport/payload.ts (a unit test checks). */
+export const PAYLOAD_PREFIX = '_calldata-payloads';
+
+export type Source = { context: (key: string) => unknown; env: Readonly<Record<string, string | undefined>> };
+
+export interface CallDataSettings {
+  /** Deploy for LocalStack instead of AWS (see docs/deploy.md). */
+  localstack: boolean;
+  callRecording: boolean;
+  saveMetadata: boolean;
+  saveTranscription: boolean;
+  hangupCall: boolean;
+  /** IANA zone for stored timestamps; undefined = the function's local time (UTC on Lambda). */
+  timezone?: string;
+  /** Plain location: `s3`, a database URL without a password, or a folder path. */
+  metadataLocation: string;
+  transcriptionLocation: string;
+  /** Secrets Manager reference (ARN or name, optional `:json-key`) holding a location URL with credentials. */
+  metadataLocationSecret?: string;
+  transcriptionLocationSecret?: string;
+  /** Name for the recordings bucket; undefined lets CloudFormation choose. */
+  bucketName?: string;
+  /**
+   * S3 endpoint the functions and LiveKit egress use for the bucket (AWS_S3_ENDPOINT); only for
+   * LocalStack or another S3-compatible store. Undefined = AWS S3 of the stack's region.
+   */
+  s3Endpoint?: string;
+  /** Delete recordings (and the metadata beside them) after this many days; 0 keeps them. */
+  recordingExpirationDays: number;
+  /** Claim-check payloads of long conversations are deleted after this many days. */
+  payloadExpirationDays: number;
+  logRetentionDays: number;
+  /** Receives before a message that keeps failing moves to the dead-letter queue. */
+  maxReceiveCount: number;
+  queueRetentionDays: number;
+  persistTimeoutSeconds: number;
+  recordingTimeoutSeconds: number;
+  webhookTimeoutSeconds: number;
+  /** Snapshot queue visibility timeout; at least the persist timeout (AWS recommends 6x). */
+  visibilityTimeoutSeconds: number;
+  /** Recording queue visibility timeout; at least the recording timeout. */
+  recordingVisibilityTimeoutSeconds: number;
+  batchSize: number;
+  maxBatchingWindowSeconds: number;
+  persistMaxConcurrency: number;
+  recordingMaxConcurrency: number;
+  /** Existing VPC for private databases (persist function and worker service). */
+  vpcId?: string;
+  subnetIds: string[];
+  securityGroupIds: string[];
+  deployWorker: boolean;
+  workerDesiredCount: number;
+  workerCpu: number;
+  workerMemoryMiB: number;
+  livekitUrl?: string;
+  /** LIVEKIT_AGENT_NAME of the worker (explicit dispatch); undefined = automatic dispatch. */
+  agentName?: string;
+  /** Extra non-secret environment for the worker (e.g. AGENT_INSTRUCTIONS, AGENT_LLM). */
+  workerEnvironment: Record<string, string>;
+  /** Extra secret environment for the worker: variable → secret reference (`<ARN or name>[:json-key]`). */
+  workerSecrets: Record<string, string>;
+  /** Existing secret with JSON {"apiKey","apiSecret"}; undefined = the stack creates one to fill in. */
+  livekitSecret?: string;
+  /** Existing secret with JSON {"accessKeyId","secretAccessKey"} that LiveKit egress uploads recordings with. */
+  egressS3Secret?: string;
+  alarmEmail?: string;
+  /** Retain (default) or destroy the bucket, queues and secrets when the stack is deleted. */
+  destroyOnDelete: boolean;
+  offloadBytes?: number;
+  answerTimeoutMs?: number;
+}
+
+/** Context key → environment variable. */
+export const SETTING_ENV: Readonly<Record<string, string>> = {
+  localstack: 'CALLDATA_LOCALSTACK',
+  callRecording: 'CALL_RECORDING',
+  saveMetadata: 'SAVE_METADATA',
+  saveTranscription: 'SAVE_TRANSCRIPTION',
+  hangupCall: 'HANGUP_CALL',
+  timezone: 'TIMEZONE',
+  metadataLocation: 'METADATA_LOCATION',
+  transcriptionLocation: 'TRANSCRIPTION_LOCATION',
+  metadataLocationSecret: 'METADATA_LOCATION_SECRET_ARN',
+  transcriptionLocationSecret: 'TRANSCRIPTION_LOCATION_SECRET_ARN',
+  bucketName: 'CALLDATA_BUCKET_NAME',
+  s3Endpoint: 'AWS_S3_ENDPOINT',
+  recordingExpirationDays: 'CALLDATA_RECORDING_EXPIRATION_DAYS',
+  payloadExpirationDays: 'CALLDATA_PAYLOAD_EXPIRATION_DAYS',
+  logRetentionDays: 'CALLDATA_LOG_RETENTION_DAYS',
+  maxReceiveCount: 'CALLDATA_MAX_RECEIVE_COUNT',
+  queueRetentionDays: 'CALLDATA_QUEUE_RETENTION_DAYS',
+  persistTimeoutSeconds: 'CALLDATA_PERSIST_TIMEOUT_SECONDS',
+  recordingTimeoutSeconds: 'CALLDATA_RECORDING_TIMEOUT_SECONDS',
+  webhookTimeoutSeconds: 'CALLDATA_WEBHOOK_TIMEOUT_SECONDS',
+  visibilityTimeoutSeconds: 'CALLDATA_VISIBILITY_TIMEOUT_SECONDS',
+  recordingVisibilityTimeoutSeconds: 'CALLDATA_RECORDING_VISIBILITY_TIMEOUT_SECONDS',
+  batchSize: 'CALLDATA_BATCH_SIZE',
+  maxBatchingWindowSeconds: 'CALLDATA_MAX_BATCHING_WINDOW_SECONDS',
+  persistMaxConcurrency: 'CALLDATA_PERSIST_MAX_CONCURRENCY',
+  recordingMaxConcurrency: 'CALLDATA_RECORDING_MAX_CONCURRENCY',
+  vpcId: 'CALLDATA_VPC_ID',
+  subnetIds: 'CALLDATA_SUBNET_IDS',
+  securityGroupIds: 'CALLDATA_SECURITY_GROUP_IDS',
+  deployWorker: 'CALLDATA_DEPLOY_WORKER',
+  workerDesiredCount: 'CALLDATA_WORKER_DESIRED_COUNT',
+  workerCpu: 'CALLDATA_WORKER_CPU',
+  workerMemoryMiB: 'CALLDATA_WORKER_MEMORY_MIB',
+  livekitUrl: 'LIVEKIT_URL',
+  agentName: 'LIVEKIT_AGENT_NAME',
+  workerEnvironment: 'CALLDATA_WORKER_ENVIRONMENT',
+  workerSecrets: 'CALLDATA_WORKER_SECRETS',
+  livekitSecret: 'CALLDATA_LIVEKIT_SECRET',
+  egressS3Secret: 'CALLDATA_EGRESS_S3_SECRET',
+  alarmEmail: 'CALLDATA_ALARM_EMAIL',
+  destroyOnDelete: 'CALLDATA_DESTROY_ON_DELETE',
+  offloadBytes: 'CALLDATA_OFFLOAD_BYTES',
+  answerTimeoutMs: 'CALLDATA_ANSWER_TIMEOUT_MS',
+};
+
+/** CloudWatch Logs accepts only these retention periods. */
+export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+
+export class SettingsError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`invalid deploy settings:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'SettingsError';
+    this.problems = problems;
+  }
+}
+
+const TRUE = new Set(['true', '1', 'yes', 'on']);
+const FALSE = new Set(['false', '0', 'no', 'off']);
+
+/** True when a location is a database URL (the spec's schemes). */
+export function isDatabaseUrl(location: string): boolean {
+  return /^(mongodb|mongodb\+srv|redis|rediss|postgres|postgresql|mysql|mysql\+pymysql):\/\//i.test(location);
+}
+
+/** True when a location URL carries a password, which must then live in Secrets Manager. */
+export function hasPassword(location: string): boolean {
+  if (!isDatabaseUrl(location) || !URL.canParse(location)) return false;
+  const url = new URL(location);
+  return url.password !== '' || /[?&](password|pass|pwd)=/i.test(url.search);
+}
+
+export function readSettings(source: Source): CallDataSettings {
+  const problems: string[] = [];
+  const label = (key: string) => `${key} (context) / ${SETTING_ENV[key]} (environment)`;
+  const raw = (key: string): string | undefined => {
+    const fromContext = source.context(key);
+    if (fromContext !== undefined && fromContext !== null) {
+      if (Array.isArray(fromContext)) return fromContext.map(String).join(',');
+      return String(fromContext).trim();
+    }
+    const variable = SETTING_ENV[key];
+    const fromEnv = variable ? source.env[variable]?.trim() : undefined;
+    return fromEnv === '' ? undefined : fromEnv;
+  };
+  const text = (key: string): string | undefined => raw(key) || undefined;
+  const bool = (key: string, fallback: boolean): boolean => {
+    const value = raw(key);
+    if (value === undefined || value === '') return fallback;
+    if (TRUE.has(value.toLowerCase())) return true;
+    if (FALSE.has(value.toLowerCase())) return false;
+    problems.push(`${label(key)}: expected true or false, got ${JSON.stringify(value)}`);
+    return fallback;
+  };
+  const int = (key: string, fallback: number, min: number, max: number): number => {
+    const value = raw(key);
+    if (value === undefined || value === '') return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${label(key)}: expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+      return fallback;
+    }
+    return n;
+  };
+  const map = (key: string, what: string): Record<string, string> => {
+    const fromContext = source.context(key);
+    let value: unknown = fromContext;
+    if (typeof fromContext === 'string' || fromContext === undefined) {
+      const text = typeof fromContext === 'string' ? fromContext : source.env[SETTING_ENV[key] ?? '']?.trim();
+      if (!text) return {};
+      try {
+        value = JSON.parse(text);
+      } catch {
+        problems.push(`${label(key)}: expected a JSON object of ${what}`);
+        return {};
+      }
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.values(value).every((v) => typeof v === 'string')) {
+      problems.push(`${label(key)}: expected a JSON object of ${what}`);
+      return {};
+    }
+    const entries = Object.entries(value as Record<string, string>);
+    for (const [name] of entries) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) problems.push(`${label(key)}: ${JSON.stringify(name)} is not a variable name`);
+    return Object.fromEntries(entries);
+  };
+  const list = (key: string): string[] =>
+    (raw(key) ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+
+  const localstack = bool('localstack', false);
+  const persistTimeoutSeconds = int('persistTimeoutSeconds', 30, 3, 900);
+  // Starting an egress may take 3 attempts of up to 30 s each (functions/recording/settings.ts).
+  const recordingTimeoutSeconds = int('recordingTimeoutSeconds', 120, 3, 900);
+  const settings: CallDataSettings = {
+    localstack,
+    callRecording: bool('callRecording', false),
+    saveMetadata: bool('saveMetadata', true),
+    saveTranscription: bool('saveTranscription', true),
+    hangupCall: bool('hangupCall', true),
+    timezone: text('timezone'),
+    metadataLocation: text('metadataLocation') ?? 's3',
+    transcriptionLocation: text('transcriptionLocation') ?? 's3',
+    metadataLocationSecret: text('metadataLocationSecret'),
+    transcriptionLocationSecret: text('transcriptionLocationSecret'),
+    bucketName: text('bucketName'),
+    s3Endpoint: text('s3Endpoint'),
+    recordingExpirationDays: int('recordingExpirationDays', 0, 0, 36_500),
+    payloadExpirationDays: int('payloadExpirationDays', 14, 1, 3_650),
+    logRetentionDays: int('logRetentionDays', 30, 1, 3_653),
+    maxReceiveCount: int('maxReceiveCount', 5, 1, 1_000),
+    queueRetentionDays: int('queueRetentionDays', 4, 2, 14),
+    persistTimeoutSeconds,
+    recordingTimeoutSeconds,
+    webhookTimeoutSeconds: int('webhookTimeoutSeconds', 30, 3, 900),
+    visibilityTimeoutSeconds: int('visibilityTimeoutSeconds', 6 * persistTimeoutSeconds, 3, 43_200),
+    recordingVisibilityTimeoutSeconds: int('recordingVisibilityTimeoutSeconds', 6 * recordingTimeoutSeconds, 3, 43_200),
+    batchSize: int('batchSize', 10, 1, 10_000),
+    maxBatchingWindowSeconds: int('maxBatchingWindowSeconds', 1, 0, 300),
+    persistMaxConcurrency: int('persistMaxConcurrency', 10, 2, 1_000),
+    recordingMaxConcurrency: int('recordingMaxConcurrency', 5, 2, 1_000),
+    vpcId: text('vpcId'),
+    subnetIds: list('subnetIds'),
+    securityGroupIds: list('securityGroupIds'),
+    // Without a LiveKit URL there is nothing for a worker to connect to: it is left out (with a
+    // synth warning) unless asked for explicitly, so a bare `cdk synth` works.
+    deployWorker: bool('deployWorker', !localstack && Boolean(text('livekitUrl'))),
+    workerDesiredCount: int('workerDesiredCount', 1, 0, 100),
+    workerCpu: int('workerCpu', 1024, 256, 16_384),
+    workerMemoryMiB: int('workerMemoryMiB', 2048, 512, 122_880),
+    livekitUrl: text('livekitUrl'),
+    agentName: text('agentName'),
+    workerEnvironment: map('workerEnvironment', 'variable names to values'),
+    workerSecrets: map('workerSecrets', 'variable names to secret references'),
+    livekitSecret: text('livekitSecret'),
+    egressS3Secret: text('egressS3Secret'),
+    alarmEmail: text('alarmEmail'),
+    destroyOnDelete: bool('destroyOnDelete', localstack),
+    offloadBytes: raw('offloadBytes') ? int('offloadBytes', 256 * 1024, 1024, 1024 * 1024 - 16 * 1024) : undefined,
+    answerTimeoutMs: raw('answerTimeoutMs') ? int('answerTimeoutMs', 30_000, 1_000, 600_000) : undefined,
+  };
+
+  if (settings.timezone && !IANAZone.isValidZone(settings.timezone)) {
+    problems.push(`${label('timezone')}: ${JSON.stringify(settings.timezone)} is not an IANA time zone (e.g. Asia/Kolkata, UTC)`);
+  }
+  for (const [key, secretKey] of [
+    ['metadataLocation', 'metadataLocationSecret'],
+    ['transcriptionLocation', 'transcriptionLocationSecret'],
+  ] as const) {
+    const location = settings[key];
+    if (hasPassword(location)) {
+      problems.push(`${label(key)}: the URL holds a password; store it in Secrets Manager and pass ${secretKey} instead (see docs/deploy.md)`);
+    }
+    if (location.includes('\0')) problems.push(`${label(key)}: contains a NUL character`);
+  }
+  if (!(LOG_RETENTION_DAYS as readonly number[]).includes(settings.logRetentionDays)) {
+    problems.push(`${label('logRetentionDays')}: CloudWatch accepts ${LOG_RETENTION_DAYS.join(', ')}`);
+  }
+  if (settings.visibilityTimeoutSeconds < settings.persistTimeoutSeconds) {
+    problems.push(`${label('visibilityTimeoutSeconds')}: must be at least persistTimeoutSeconds (${settings.persistTimeoutSeconds} s)`);
+  }
+  if (settings.recordingVisibilityTimeoutSeconds < settings.recordingTimeoutSeconds) {
+    problems.push(`${label('recordingVisibilityTimeoutSeconds')}: must be at least recordingTimeoutSeconds (${settings.recordingTimeoutSeconds} s)`);
+  }
+  if (settings.bucketName && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(settings.bucketName)) {
+    problems.push(`${label('bucketName')}: ${JSON.stringify(settings.bucketName)} is not a valid S3 bucket name`);
+  }
+  if (settings.s3Endpoint && !/^https?:\/\/./.test(settings.s3Endpoint)) problems.push(`${label('s3Endpoint')}: expected an http:// or https:// URL`);
+  if (settings.vpcId && settings.subnetIds.length === 0) problems.push(`${label('subnetIds')}: required with vpcId (comma-separated private subnet ids)`);
+  if (!settings.vpcId && (settings.subnetIds.length > 0 || settings.securityGroupIds.length > 0)) {
+    problems.push(`${label('vpcId')}: required when subnetIds or securityGroupIds are set`);
+  }
+  if ((settings.callRecording || settings.deployWorker) && !settings.livekitUrl) {
+    problems.push(`${label('livekitUrl')}: required when ${settings.deployWorker ? 'deployWorker' : 'callRecording'} is true (e.g. wss://my-project.livekit.cloud)`);
+  } else if (settings.livekitUrl && !/^(wss?|https?):\/\/./.test(settings.livekitUrl)) {
+    problems.push(`${label('livekitUrl')}: expected a ws://, wss://, http:// or https:// URL`);
+  }
+  for (const name of Object.keys(settings.workerEnvironment)) {
+    if (/KEY|SECRET|PASSWORD|TOKEN|CREDENTIAL/i.test(name)) {
+      problems.push(`${label('workerEnvironment')}: ${name} looks like a secret; pass it in workerSecrets (a Secrets Manager reference) instead`);
+    }
+  }
+  if (settings.alarmEmail && !/^[^@\s]+@[^@\s]+$/.test(settings.alarmEmail)) problems.push(`${label('alarmEmail')}: not an e-mail address`);
+  if (settings.workerCpu && ![256, 512, 1024, 2048, 4096, 8192, 16384].includes(settings.workerCpu)) {
+    problems.push(`${label('workerCpu')}: Fargate accepts 256, 512, 1024, 2048, 4096, 8192 or 16384`);
+  }
+  if (problems.length > 0) throw new SettingsError(problems);
+  return settings;
+}

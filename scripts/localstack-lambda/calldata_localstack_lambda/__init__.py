@@ -1,0 +1,1 @@
+"""LocalStack Lambda runtime executor that runs Node.js functions as local processes (no Docker)."""

@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import { PAYLOAD_PREFIX as FUNCTIONS_PAYLOAD_PREFIX } from '../../functions/transport/payload.ts';
+import { hasPassword, PAYLOAD_PREFIX, readSettings, SETTING_ENV, SettingsError } from '../../infra/settings.ts';
+
+function read(context: Record<string, unknown>, env: Record<string, string> = {}) {
+  return readSettings({ context: (key) => context[key], env });
+}
+
+function problemsOf(context: Record<string, unknown>, env: Record<string, string> = {}): readonly string[] {
+  try {
+    read(context, env);
+  } catch (error) {
+    if (error instanceof SettingsError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('deploy settings', () => {
+  it('default to S3 storage, metadata and transcripts on, recording off, worker deployed, resources retained', () => {
+    // Prepare / Act
+    const settings = read({ livekitUrl: 'wss://x.livekit.cloud' });
+
+    // Assess
+    expect(settings).toMatchObject({
+      localstack: false,
+      metadataLocation: 's3',
+      transcriptionLocation: 's3',
+      saveMetadata: true,
+      saveTranscription: true,
+      callRecording: false,
+      hangupCall: true,
+      deployWorker: true,
+      destroyOnDelete: false,
+      maxReceiveCount: 5,
+      queueRetentionDays: 4,
+      logRetentionDays: 30,
+      persistTimeoutSeconds: 30,
+      visibilityTimeoutSeconds: 180,
+      recordingTimeoutSeconds: 120,
+      recordingVisibilityTimeoutSeconds: 720,
+    });
+  });
+
+  it('take context over the environment and fall back to the environment variable of the same meaning', () => {
+    // Prepare
+    const env = { METADATA_LOCATION: 'redis://cache:6379/0', TIMEZONE: 'Asia/Kolkata', CALLDATA_DEPLOY_WORKER: 'false' };
+
+    // Act
+    const settings = read({ metadataLocation: 'postgres://db.internal/calldata' }, env);
+
+    // Assess
+    expect(settings.metadataLocation).toBe('postgres://db.internal/calldata');
+    expect(settings.timezone).toBe('Asia/Kolkata');
+    expect(settings.deployWorker).toBe(false);
+  });
+
+  it('turn the LocalStack profile into no worker and destroy-on-delete unless told otherwise', () => {
+    // Prepare / Act
+    const settings = read({ localstack: 'true' });
+
+    // Assess
+    expect(settings.deployWorker).toBe(false);
+    expect(settings.destroyOnDelete).toBe(true);
+  });
+
+  it('parse comma-separated subnets and security groups for an existing VPC', () => {
+    // Prepare / Act
+    const settings = read({ localstack: true, vpcId: 'vpc-123', subnetIds: 'subnet-a, subnet-b', securityGroupIds: ['sg-1'] });
+
+    // Assess
+    expect(settings.subnetIds).toEqual(['subnet-a', 'subnet-b']);
+    expect(settings.securityGroupIds).toEqual(['sg-1']);
+  });
+
+  it('refuse a database URL with a password and name the secret setting to use instead', () => {
+    // Prepare / Act
+    const problems = problemsOf({ localstack: true, transcriptionLocation: 'postgres://calldata:hunter2@db/calldata' });
+
+    // Assess
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('transcriptionLocation (context) / TRANSCRIPTION_LOCATION (environment)');
+    expect(problems[0]).toContain('transcriptionLocationSecret');
+    expect(problems[0]).not.toContain('hunter2');
+  });
+
+  it('report every invalid value at once, each naming its context key and environment variable', () => {
+    // Prepare / Act
+    const problems = problemsOf({
+      timezone: 'Mars/Olympus',
+      saveMetadata: 'maybe',
+      logRetentionDays: '45',
+      persistTimeoutSeconds: '60',
+      visibilityTimeoutSeconds: '30',
+      vpcId: 'vpc-1',
+      bucketName: 'Bad_Bucket',
+      workerCpu: '300',
+      deployWorker: 'true',
+    });
+
+    // Assess
+    const joined = problems.join('\n');
+    for (const key of ['timezone', 'saveMetadata', 'logRetentionDays', 'visibilityTimeoutSeconds', 'subnetIds', 'bucketName', 'livekitUrl', 'workerCpu']) {
+      expect(joined).toContain(`${key} (context) / ${SETTING_ENV[key]} (environment)`);
+    }
+  });
+
+  it('require the LiveKit URL when the worker or recording is asked for', () => {
+    // Prepare / Act
+    const worker = problemsOf({ deployWorker: true });
+    const recording = problemsOf({ callRecording: true });
+    const neither = problemsOf({});
+
+    // Assess
+    expect(worker.join()).toContain('livekitUrl');
+    expect(recording.join()).toContain('livekitUrl');
+    expect(neither).toEqual([]);
+  });
+
+  it('leave the worker out by default when no LiveKit URL is given, so a bare synth works', () => {
+    // Prepare / Act
+    const settings = read({});
+
+    // Assess
+    expect(settings.deployWorker).toBe(false);
+  });
+
+  it('recognise passwords in database URLs but not in plain locations', () => {
+    // Prepare / Act / Assess
+    expect(hasPassword('mysql://user:pw@db:3306/calldata')).toBe(true);
+    expect(hasPassword('mongodb+srv://u:p@cluster.example.net/calldata')).toBe(true);
+    expect(hasPassword('postgres://db/calldata?password=x')).toBe(true);
+    expect(hasPassword('redis://cache:6379/0')).toBe(false);
+    expect(hasPassword('s3')).toBe(false);
+    expect(hasPassword('/mnt/efs/Call_Metadata')).toBe(false);
+  });
+
+  it('use the same claim-check prefix as the functions, so the lifecycle rule expires real payloads', () => {
+    // Prepare / Act / Assess
+    expect(PAYLOAD_PREFIX).toBe(FUNCTIONS_PAYLOAD_PREFIX);
+  });
+
+  it('take extra worker variables and secrets as JSON, refusing secret-looking names in the plain environment', () => {
+    // Prepare / Act
+    const settings = read({ localstack: true, workerEnvironment: '{"AGENT_LLM":"openai/gpt-4.1"}', workerSecrets: { DEEPGRAM_API_KEY: 'calldata/deepgram' } });
+    const problems = problemsOf({ localstack: true, workerEnvironment: '{"OPENAI_API_KEY":"sk-live"}' });
+    const malformed = problemsOf({ localstack: true, workerSecrets: '[1,2]' });
+
+    // Assess
+    expect(settings.workerEnvironment).toEqual({ AGENT_LLM: 'openai/gpt-4.1' });
+    expect(settings.workerSecrets).toEqual({ DEEPGRAM_API_KEY: 'calldata/deepgram' });
+    expect(problems.join()).toContain('OPENAI_API_KEY looks like a secret; pass it in workerSecrets');
+    expect(problems.join()).not.toContain('sk-live');
+    expect(malformed.join()).toContain('workerSecrets (context) / CALLDATA_WORKER_SECRETS (environment)');
+  });
+});
