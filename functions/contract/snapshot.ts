@@ -62,6 +62,8 @@ export const callInfoSchema = z.object({
   outboundTrunkId: optionalText(256),
   agentNumber: optionalText(256),
   userNumber: optionalText(256),
+  /** LiveKit's SIP call id (`sip.callID`), when the call came through SIP. */
+  sipCallId: optionalText(256),
   startedAtMs: epochMs,
   /** Set when the call was answered (SIP participant active). */
   answeredAtMs: epochMs.optional(),

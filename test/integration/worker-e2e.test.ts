@@ -1,0 +1,369 @@
+/**
+ * End to end against the real livekit-server (dev mode): the real worker (`node worker/main.ts
+ * dev`, scripted FakeLLM, text only) registers and is dispatched explicitly; a simulated SIP
+ * caller (kind SIP, sip.* attributes on its token) talks over `lk.chat`; snapshots travel
+ * through LocalStack SQS to the persist and recording handlers run here as Lambda would run
+ * them; metadata and transcripts land in a local-folder backend; recordings go through the
+ * egress stand-in into LocalStack S3.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { WebhookEvent, WebhookReceiver } from 'livekit-server-sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig, resetConfigForTests, type Config } from '../../functions/config/config.ts';
+import { handler as persistHandler } from '../../functions/persist/handler.ts';
+import { createRecorder, recordingBatch } from '../../functions/recording/handler.ts';
+import type { Recorder } from '../../functions/recording/recorder.ts';
+import { loadRecordingSettings } from '../../functions/recording/settings.ts';
+import { LocalFolderBackend } from '../../functions/storage/local.ts';
+import { closeAllBackends } from '../../functions/storage/select.ts';
+import { CallFinalizer, FINALIZED_BY_WEBHOOK } from '../../functions/webhook/finalize.ts';
+import { handleWebhook } from '../../functions/webhook/handler.ts';
+import { HANGUP_DISABLED_REPLY } from '../../worker/hangup.ts';
+import { EgressStandIn, webhookRequest } from '../support/egress-standin.ts';
+import { createBucket, localstackEndpoint, sqsFor, useLocalstackEnv } from '../support/localstack.ts';
+import { LOCALSTACK_CREDENTIALS, requireServer } from '../support/servers.ts';
+import { eventually, LIVEKIT_KEY, LIVEKIT_SECRET, LiveKitRooms, QueuePump, SimulatedCaller, WorkerProcess } from './worker-harness.ts';
+
+const TZ = 'Asia/Kolkata';
+const ANSWER_TIMEOUT_MS = 4_000;
+const SCRIPT = {
+  instructions: 'front desk',
+  responses: [
+    { input: 'hello', content: 'Hi, this is the front desk. How can I help?' },
+    { input: 'what are your hours?', content: 'We are open nine to five.' },
+    { input: 'bye', content: 'Goodbye!', toolCalls: [{ name: 'end_call', args: {} }] },
+    // Tool results reach the model JSON-encoded.
+    { input: JSON.stringify(HANGUP_DISABLED_REPLY), content: 'Of course, I am still here. Anything else?' },
+    { input: 'no thanks', content: 'Have a nice day.' },
+  ],
+};
+
+let livekitUrl: string;
+let endpoint: string;
+let bucket: string;
+let folder: string;
+let sqs: SQSClient;
+let s3: S3Client;
+let rooms: LiveKitRooms;
+let standIn: EgressStandIn;
+let recorder: Recorder;
+let config: Config;
+let metadata: LocalFolderBackend;
+let transcripts: LocalFolderBackend;
+let snapshotPump: QueuePump;
+let recordingPump: QueuePump;
+/** Two workers: HANGUP_CALL on, and off (the latter is killed in the last test). */
+const workers: Record<'hangup' | 'noHangup', WorkerProcess> = {} as never;
+
+type Doc = Record<string, unknown>;
+
+async function finalMetadata(callId: string, timeoutMs = 45_000): Promise<Doc> {
+  return eventually(
+    async () => {
+      const stored = await metadata.read('metadata', callId);
+      const doc = stored?.document as Doc | undefined;
+      return doc && doc.end_time ? doc : undefined;
+    },
+    timeoutMs,
+    `final metadata of ${callId}`,
+  );
+}
+
+async function conversation(callId: string): Promise<{ role: string; content: string; interrupted: boolean; timestamp: string }[] | undefined> {
+  const stored = await transcripts.read('transcription', callId);
+  return (stored?.document as { conversation?: [] } | undefined)?.conversation;
+}
+
+async function objectExists(key: string): Promise<boolean> {
+  try {
+    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function distinctKinds(pump: QueuePump, callId: string): string[] {
+  const seen = new Map<number, string>();
+  for (const body of pump.bodies) {
+    const s = JSON.parse(body) as { callId: string; kind: string; seq: number };
+    if (s.callId === callId) seen.set(s.seq, s.kind);
+  }
+  return [...seen.entries()].sort(([a], [b]) => a - b).map(([, kind]) => kind);
+}
+
+function roomName(label: string): string {
+  return `e2e-${label}-${Date.now().toString(36)}`;
+}
+
+beforeAll(async () => {
+  livekitUrl = await requireServer('livekit');
+  endpoint = await localstackEndpoint();
+  useLocalstackEnv(endpoint);
+  bucket = await createBucket(endpoint, 'calldata-e2e');
+  folder = await mkdtemp(join(tmpdir(), 'calldata-e2e-'));
+  sqs = sqsFor(endpoint);
+  s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: LOCALSTACK_CREDENTIALS });
+  rooms = new LiveKitRooms(livekitUrl);
+  const stamp = Date.now().toString(36);
+  const snapshotQueue = await QueuePump.createQueue(sqs, `calldata-e2e-snapshots-${stamp}`);
+  const recordingQueue = await QueuePump.createQueue(sqs, `calldata-e2e-recording-${stamp}`);
+
+  // The AWS side, configured as the stack would configure the Lambdas.
+  const lambdaEnv = {
+    CALL_RECORDING: 'true',
+    SAVE_METADATA: 'true',
+    SAVE_TRANSCRIPTION: 'true',
+    TIMEZONE: TZ,
+    METADATA_LOCATION: join(folder, 'Call_Metadata'),
+    TRANSCRIPTION_LOCATION: join(folder, 'Transcriptions'),
+    AWS_S3_BUCKET: bucket,
+    AWS_S3_ENDPOINT: endpoint,
+    AWS_S3_FORCE_PATH_STYLE: 'true',
+    AWS_S3_ACCESS_KEY_ID: LOCALSTACK_CREDENTIALS.accessKeyId,
+    AWS_S3_SECRET_ACCESS_KEY: LOCALSTACK_CREDENTIALS.secretAccessKey,
+    CALLDATA_QUEUE_URL: snapshotQueue,
+    CALLDATA_RECORDING_QUEUE_URL: recordingQueue,
+  };
+  for (const key of Object.keys(process.env)) if (/^(SAVE_|METADATA_|TRANSCRIPTION_|CALLDATA_|AWS_S3_|CALL_RECORDING|HANGUP_CALL|TIMEZONE)/.test(key)) delete process.env[key];
+  Object.assign(process.env, lambdaEnv);
+  resetConfigForTests();
+  config = loadConfig();
+  metadata = new LocalFolderBackend(config.metadataLocation);
+  transcripts = new LocalFolderBackend(config.transcriptionLocation);
+
+  standIn = new EgressStandIn({
+    apiKey: LIVEKIT_KEY,
+    apiSecret: LIVEKIT_SECRET,
+    uploadDelayMs: 200,
+    webhook: async (request) => {
+      await handleWebhook(
+        { headers: { authorization: request.authorization }, body: request.body, isBase64Encoded: false },
+        { receiver: new WebhookReceiver(LIVEKIT_KEY, LIVEKIT_SECRET), finalizer: new CallFinalizer(recorder, config) },
+      );
+    },
+  });
+  const egressUrl = await standIn.start();
+  recorder = createRecorder(config, loadRecordingSettings({ LIVEKIT_URL: egressUrl, LIVEKIT_API_KEY: LIVEKIT_KEY, LIVEKIT_API_SECRET: LIVEKIT_SECRET, CALLDATA_DISCARD_WAIT_MS: '5000', CALLDATA_DISCARD_POLL_MS: '100' }));
+  snapshotPump = new QueuePump(sqs, snapshotQueue, (event, context) => persistHandler(event, context) as Promise<never>);
+  recordingPump = new QueuePump(sqs, recordingQueue, (event, context) => recordingBatch(event, context, recorder));
+  snapshotPump.start();
+  recordingPump.start();
+
+  // The worker side: three real workers, as they would run on ECS.
+  const workerEnv = (extra: Record<string, string>) => ({
+    LIVEKIT_URL: livekitUrl,
+    LIVEKIT_API_KEY: LIVEKIT_KEY,
+    LIVEKIT_API_SECRET: LIVEKIT_SECRET,
+    CALLDATA_AGENT_SCRIPT: JSON.stringify(SCRIPT),
+    CALLDATA_PROGRESS_INTERVAL_MS: '300',
+    CALL_RECORDING: 'true',
+    SAVE_METADATA: 'true',
+    SAVE_TRANSCRIPTION: 'true',
+    TIMEZONE: TZ,
+    AWS_S3_BUCKET: bucket,
+    CALLDATA_QUEUE_URL: snapshotQueue,
+    CALLDATA_RECORDING_QUEUE_URL: recordingQueue,
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_ENDPOINT_URL_SQS: endpoint.replace('127.0.0.1', 'localhost'),
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: LOCALSTACK_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCALSTACK_CREDENTIALS.secretAccessKey,
+    POWERTOOLS_LOG_LEVEL: 'INFO',
+    // Many processes share this box: count jobs, not machine CPU, as the worker's load.
+    CALLDATA_WORKER_LOAD: 'jobs',
+    ...extra,
+  });
+  workers.hangup = new WorkerProcess(`calldata-e2e-hangup-${stamp}`, workerEnv({ HANGUP_CALL: 'true', CALLDATA_ANSWER_TIMEOUT_MS: String(ANSWER_TIMEOUT_MS) }), join(folder, 'worker-hangup.log'));
+  workers.noHangup = new WorkerProcess(`calldata-e2e-nohangup-${stamp}`, workerEnv({ HANGUP_CALL: 'false' }), join(folder, 'worker-nohangup.log'));
+  await Promise.all(Object.values(workers).map((w) => w.start()));
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.allSettled(Object.values(workers).map((w) => w.stop()));
+  await snapshotPump?.stop();
+  await recordingPump?.stop();
+  await standIn?.close();
+  await rooms?.cleanup();
+  await closeAllBackends();
+  s3?.destroy();
+  sqs?.destroy();
+  if (folder && !process.env.KEEP_E2E) await rm(folder, { recursive: true, force: true });
+}, 60_000);
+
+describe('the worker end to end', () => {
+  it('records an answered call the caller hangs up: metadata, transcript and recording', async () => {
+    // Prepare
+    const room = await rooms.callRoom(roomName('answered'), workers.hangup.agentName);
+    standIn.roomIds.set(room.name, room.sid);
+    const caller = new SimulatedCaller({ livekitUrl, room: room.name });
+    await caller.join();
+    await caller.waitForAgent();
+    // Act: the phone is picked up, two turns, the caller hangs up
+    await caller.setStatus('active');
+    await caller.say('hello', 'Hi, this is the front desk. How can I help?');
+    await caller.say('what are your hours?', 'We are open nine to five.');
+    await caller.leave();
+    // Assess
+    const meta = await finalMetadata(room.sid);
+    expect(meta).toMatchObject({
+      call_id: room.sid,
+      room_name: room.name,
+      call_direction: 'inbound',
+      inbound_trunk_id: 'ST_e2eInbound',
+      agent_number: '+14155550100',
+      user_number: '+919876543210',
+      answered: true,
+      timezone: TZ,
+    });
+    expect(String(meta.start_time)).toMatch(/\+05:30$/);
+    expect(String(meta.end_reason)).toMatch(/caller hung up|session closed|room disconnected/);
+    const items = await conversation(room.sid);
+    expect(items?.map((i) => [i.role, i.content])).toEqual([
+      ['user', 'hello'],
+      ['assistant', 'Hi, this is the front desk. How can I help?'],
+      ['user', 'what are your hours?'],
+      ['assistant', 'We are open nine to five.'],
+    ]);
+    expect(items?.every((i) => i.timestamp.endsWith('+05:30'))).toBe(true);
+    // The recording was started, stopped at the end, uploaded, and its result merged.
+    const recorded = await eventually(
+      async () => {
+        const doc = (await metadata.read('metadata', room.sid))?.document as Doc;
+        return doc.recording_status === 'complete' ? doc : undefined;
+      },
+      20_000,
+      'the recording result in the metadata',
+    );
+    expect(recorded).toMatchObject({ status: 'completed', recording_filename: expect.stringMatching(/^call_e2e-answered-.*\.ogg$/) });
+    const key = String(recorded.recording_location).replace(`s3://${bucket}/`, '');
+    expect(key.startsWith(`${room.name}/`)).toBe(true);
+    expect(await objectExists(key)).toBe(true);
+    expect(distinctKinds(snapshotPump, room.sid)[0]).toBe('started');
+    expect(distinctKinds(snapshotPump, room.sid).at(-1)).toBe('ended');
+  });
+
+  it('ends the call with the hangup tool after the goodbye was said (HANGUP_CALL=true)', async () => {
+    const room = await rooms.callRoom(roomName('hangup'), workers.hangup.agentName);
+    const caller = new SimulatedCaller({ livekitUrl, room: room.name, callStatus: 'active' });
+    await caller.join();
+    await caller.waitForAgent();
+    await caller.say('hello', 'Hi, this is the front desk. How can I help?');
+    // (The goodbye text may still be in flight when the room goes: the transcript is checked below.)
+    await caller.say('bye');
+    // The agent deletes the room: the caller is disconnected without leaving itself.
+    await eventually(async () => !(await rooms.exists(room.name)), 20_000, 'the room to be deleted');
+    const meta = await finalMetadata(room.sid);
+    expect(meta).toMatchObject({ answered: true, end_reason: 'agent hung up (end_call tool)' });
+    const items = await conversation(room.sid);
+    expect(items?.map((i) => i.content)).toEqual(['hello', 'Hi, this is the front desk. How can I help?', 'bye', 'Goodbye!']);
+    await caller.leave();
+  });
+
+  it('keeps the call going when the model asks to hang up and HANGUP_CALL=false', async () => {
+    const room = await rooms.callRoom(roomName('nohangup'), workers.noHangup.agentName);
+    const caller = new SimulatedCaller({ livekitUrl, room: room.name, callStatus: 'active' });
+    await caller.join();
+    await caller.waitForAgent();
+    await caller.say('bye', 'Of course, I am still here. Anything else?');
+    expect(await rooms.exists(room.name)).toBe(true);
+    expect(caller.connected).toBe(true);
+    await caller.say('no thanks', 'Have a nice day.');
+    await caller.leave();
+    const meta = await finalMetadata(room.sid);
+    expect(meta).toMatchObject({ answered: true });
+    expect(String(meta.end_reason)).not.toMatch(/end_call/);
+    const items = await conversation(room.sid);
+    expect(items?.map((i) => i.content)).toEqual(['bye', 'Goodbye!', 'Of course, I am still here. Anything else?', 'no thanks', 'Have a nice day.']);
+  });
+
+  describe('unanswered calls', () => {
+    async function expectUnanswered(callId: string, status: string): Promise<void> {
+      const meta = await finalMetadata(callId);
+      expect(meta).toMatchObject({ answered: false, status });
+      expect(meta.recording_filename).toBeUndefined();
+      expect(await conversation(callId)).toBeUndefined();
+      // One unanswered record, and no "ended" written on exit.
+      const kinds = distinctKinds(snapshotPump, callId);
+      expect(kinds.filter((k) => k === 'unanswered')).toHaveLength(1);
+      expect(kinds).not.toContain('ended');
+      // Whatever the egress uploaded for this call is gone.
+      await eventually(async () => ((await metadata.read('metadata', callId))?.document as Doc).recording_status === 'discarded', 20_000, 'the recording to be discarded');
+      await standIn.settled();
+      for (const upload of standIn.uploads.filter((u) => u.key.includes(callId.slice(-8)))) expect(await objectExists(upload.key)).toBe(false);
+    }
+
+    it('records a SIP call that hangs up before it was ever active', async () => {
+      const room = await rooms.callRoom(roomName('never'), workers.hangup.agentName);
+      standIn.roomIds.set(room.name, room.sid);
+      const caller = new SimulatedCaller({ livekitUrl, room: room.name, callStatus: 'ringing' });
+      await caller.join();
+      await caller.waitForAgent();
+      await caller.say('hello');
+      await caller.setStatus('hangup');
+      await expectUnanswered(room.sid, 'abandoned');
+      await caller.leave();
+    });
+
+    it('records a caller that leaves before answering', async () => {
+      const room = await rooms.callRoom(roomName('early'), workers.hangup.agentName);
+      standIn.roomIds.set(room.name, room.sid);
+      const caller = new SimulatedCaller({ livekitUrl, room: room.name, callStatus: 'dialing' });
+      await caller.join();
+      await caller.waitForAgent();
+      await caller.leave();
+      await expectUnanswered(room.sid, 'abandoned');
+    });
+
+    it('records no answer when nobody answers within the timeout, and hangs up', async () => {
+      const room = await rooms.callRoom(roomName('timeout'), workers.hangup.agentName);
+      standIn.roomIds.set(room.name, room.sid);
+      const caller = new SimulatedCaller({ livekitUrl, room: room.name, callStatus: 'ringing' });
+      await caller.join();
+      await caller.waitForAgent();
+      await expectUnanswered(room.sid, 'no_answer');
+      await eventually(async () => !(await rooms.exists(room.name)), 20_000, 'the ringing room to be deleted');
+      await caller.leave();
+    });
+  });
+
+  it('finalizes the call of a worker killed mid-call, keeping the transcript up to its last snapshot', async () => {
+    // Prepare: an answered call with two turns stored
+    // (Last test: it kills the HANGUP_CALL=false worker.)
+    const room = await rooms.callRoom(roomName('killed'), workers.noHangup.agentName);
+    standIn.roomIds.set(room.name, room.sid);
+    const caller = new SimulatedCaller({ livekitUrl, room: room.name, callStatus: 'active' });
+    await caller.join();
+    await caller.waitForAgent();
+    await caller.say('hello', 'Hi, this is the front desk. How can I help?');
+    await caller.say('what are your hours?', 'We are open nine to five.');
+    await eventually(async () => (await conversation(room.sid))?.length === 4, 20_000, 'the transcript of two turns to be stored');
+    // Act: the worker dies without a word; the caller hangs up; LiveKit closes the room
+    workers.noHangup.kill();
+    await caller.leave();
+    await eventually(async () => !(await rooms.exists(room.name)), 30_000, 'the room to finish');
+    expect(((await metadata.read('metadata', room.sid))?.document as Doc).end_time).toBeNull();
+    // ...and sends room_finished (signed with the API secret), then egress_ended for its recording.
+    const finished = new WebhookEvent({ room: { sid: room.sid, name: room.name }, id: 'EV_killed', createdAt: BigInt(Math.floor(Date.now() / 1000)) });
+    finished.event = 'room_finished';
+    const signed = await webhookRequest(finished, LIVEKIT_KEY, LIVEKIT_SECRET);
+    const response = await handleWebhook(
+      { headers: { authorization: signed.authorization }, body: signed.body, isBase64Encoded: false },
+      { receiver: new WebhookReceiver(LIVEKIT_KEY, LIVEKIT_SECRET), finalizer: new CallFinalizer(recorder, config) },
+    );
+    standIn.endRoom(room.name);
+    await standIn.settled();
+    // Assess
+    expect(response.statusCode).toBe(200);
+    expect(JSON.parse(response.body)).toMatchObject({ result: 'finalized' });
+    const meta = await finalMetadata(room.sid, 5_000);
+    expect(meta).toMatchObject({ answered: true, end_reason: FINALIZED_BY_WEBHOOK, recording_status: 'complete', status: 'completed' });
+    expect(distinctKinds(snapshotPump, room.sid)).not.toContain('ended');
+    const items = await conversation(room.sid);
+    expect(items?.map((i) => i.content)).toEqual(['hello', 'Hi, this is the front desk. How can I help?', 'what are your hours?', 'We are open nine to five.']);
+  });
+});

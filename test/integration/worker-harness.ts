@@ -1,0 +1,254 @@
+/**
+ * Pieces of the worker end-to-end tests: the real worker as a child process (`node
+ * worker/main.ts dev`), a simulated SIP caller on @livekit/rtc-node, and the AWS side as Lambda
+ * would run it (LocalStack queues drained into the persist and recording handlers).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { CreateQueueCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { Room, type TextStreamReader } from '@livekit/rtc-node';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { AccessToken, AgentDispatchClient, RoomServiceClient } from 'livekit-server-sdk';
+import { pollOnce } from '../support/queue-poller.ts';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const LIVEKIT_KEY = 'devkey';
+export const LIVEKIT_SECRET = 'secret';
+
+/** Polls `check` until it returns a value (not undefined/false) or the time is up. */
+export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value as T;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+export class WorkerProcess {
+  readonly agentName: string;
+  readonly logFile: string;
+  private child: ChildProcess | undefined;
+  private readonly env: Record<string, string>;
+
+  constructor(agentName: string, env: Record<string, string>, logFile: string) {
+    this.agentName = agentName;
+    this.env = env;
+    this.logFile = logFile;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  logs(): string {
+    try {
+      return readFileSync(this.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /** Starts the worker and resolves once it registered with LiveKit. */
+  async start(): Promise<void> {
+    const out = openSync(this.logFile, 'a');
+    this.child = spawn(process.execPath, ['worker/main.ts', 'dev', '--log-level', 'info'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...this.env, LIVEKIT_AGENT_NAME: this.agentName },
+      // Its own process group, so the job processes it forks can be killed with it.
+      detached: true,
+      stdio: ['ignore', out, out],
+    });
+    const child = this.child;
+    await eventually(
+      () => {
+        if (child.exitCode !== null) throw new Error(`worker exited with ${child.exitCode}:\n${this.logs().slice(-3_000)}`);
+        return this.logs().includes('registered worker');
+      },
+      60_000,
+      `worker ${this.agentName} to register`,
+    );
+  }
+
+  /** SIGKILL to the worker and its job processes: a crash, no shutdown callbacks. */
+  kill(): void {
+    if (this.child?.pid) process.kill(-this.child.pid, 'SIGKILL');
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, 15_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+export interface CallerOptions {
+  livekitUrl: string;
+  room: string;
+  identity?: string;
+  callStatus?: string;
+  attributes?: Record<string, string>;
+}
+
+/** A phone caller as LiveKit SIP would put it in the room: kind SIP, sip.* attributes, text over lk.chat. */
+export class SimulatedCaller {
+  readonly room = new Room();
+  readonly heard: string[] = [];
+  private readonly options: CallerOptions;
+
+  constructor(options: CallerOptions) {
+    this.options = options;
+  }
+
+  async join(): Promise<void> {
+    const token = new AccessToken(LIVEKIT_KEY, LIVEKIT_SECRET, {
+      identity: this.options.identity ?? 'sip_+919876543210',
+      attributes: {
+        'sip.callStatus': this.options.callStatus ?? 'ringing',
+        'sip.phoneNumber': '+919876543210',
+        'sip.trunkPhoneNumber': '+14155550100',
+        'sip.trunkID': 'ST_e2eInbound',
+        'sip.callID': 'SCL_e2e',
+        ...this.options.attributes,
+      },
+    });
+    token.kind = 'sip';
+    token.addGrant({ roomJoin: true, room: this.options.room, canUpdateOwnMetadata: true, canPublishData: true, canSubscribe: true });
+    this.room.registerTextStreamHandler('lk.transcription', (reader: TextStreamReader, info: { identity: string }) => {
+      void reader.readAll().then((text) => {
+        if (info.identity.startsWith('agent')) this.heard.push(text);
+      });
+    });
+    await this.room.connect(this.options.livekitUrl, await token.toJwt(), { autoSubscribe: true, dynacast: false });
+  }
+
+  /** Waits until the agent is in the room and listening (its text input is registered by then). */
+  async waitForAgent(timeoutMs = 30_000): Promise<void> {
+    await eventually(
+      () => [...this.room.remoteParticipants.values()].some((p) => p.identity.startsWith('agent') && p.attributes['lk.agent.state'] === 'listening'),
+      timeoutMs,
+      'the agent to join and listen',
+    );
+  }
+
+  async setStatus(status: string): Promise<void> {
+    await this.room.localParticipant!.setAttributes({ 'sip.callStatus': status });
+  }
+
+  /** Says something and waits until the agent answered with `reply` (when given). */
+  async say(text: string, reply?: string, timeoutMs = 20_000): Promise<void> {
+    const before = this.heard.length;
+    await this.room.localParticipant!.sendText(text, { topic: 'lk.chat' });
+    if (reply !== undefined) await eventually(() => this.heard.slice(before).includes(reply), timeoutMs, `agent reply "${reply}"`);
+  }
+
+  get connected(): boolean {
+    return this.room.isConnected;
+  }
+
+  async leave(): Promise<void> {
+    if (this.room.isConnected) await this.room.disconnect();
+  }
+}
+
+export class LiveKitRooms {
+  readonly rooms: RoomServiceClient;
+  readonly dispatch: AgentDispatchClient;
+  private readonly created: string[] = [];
+
+  constructor(livekitUrl: string) {
+    const http = livekitUrl.replace(/^ws/, 'http');
+    this.rooms = new RoomServiceClient(http, LIVEKIT_KEY, LIVEKIT_SECRET);
+    this.dispatch = new AgentDispatchClient(http, LIVEKIT_KEY, LIVEKIT_SECRET);
+  }
+
+  /** A room that closes 1 s after its last participant left, with the agent dispatched to it. */
+  async callRoom(name: string, agentName: string, metadata = ''): Promise<{ name: string; sid: string }> {
+    const room = await this.rooms.createRoom({ name, emptyTimeout: 30, departureTimeout: 1 });
+    this.created.push(name);
+    await this.dispatch.createDispatch(name, agentName, { metadata });
+    return { name, sid: room.sid };
+  }
+
+  async exists(name: string): Promise<boolean> {
+    return (await this.rooms.listRooms([name])).length > 0;
+  }
+
+  async cleanup(): Promise<void> {
+    await Promise.allSettled(this.created.map((name) => this.rooms.deleteRoom(name)));
+  }
+}
+
+type Handler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
+
+/** Drains a queue into a handler in the background, like Lambda's event source mapping. */
+export class QueuePump {
+  readonly bodies: string[] = [];
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private readonly sqs: SQSClient;
+  private readonly queueUrl: string;
+  private readonly handler: Handler;
+
+  constructor(sqs: SQSClient, queueUrl: string, handler: Handler) {
+    this.sqs = sqs;
+    this.queueUrl = queueUrl;
+    this.handler = handler;
+  }
+
+  static async createQueue(sqs: SQSClient, name: string): Promise<string> {
+    const created = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: { VisibilityTimeout: '2' } }));
+    return created.QueueUrl ?? '';
+  }
+
+  start(): void {
+    this.running = true;
+    this.loop = (async () => {
+      while (this.running) {
+        await pollOnce(
+          this.sqs,
+          this.queueUrl,
+          async (event, context) => {
+            for (const record of event.Records) this.bodies.push(record.body);
+            return this.handler(event, context);
+          },
+          { emptyRounds: 1, waitSeconds: 1, maxBatches: 5 },
+        ).catch(() => undefined);
+      }
+    })();
+  }
+
+  /** (callId, kind) of every message delivered. */
+  kindsFor(callId: string): string[] {
+    return this.bodies
+      .map((body) => JSON.parse(body) as { callId: string; kind: string })
+      .filter((s) => s.callId === callId)
+      .map((s) => s.kind);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+}

@@ -1,0 +1,376 @@
+/**
+ * Call-data capture for a LiveKit agent: one call in the agent's entrypoint,
+ *
+ *   const capture = attachCallData(ctx, session);
+ *
+ * and the call's metadata, transcript and recording are taken care of: a started snapshot at
+ * once, answer detection, the conversation from `conversation_item_added`, coalesced progress
+ * snapshots, and a final snapshot from the job's shutdown callback. Snapshots go through the
+ * configured sink (SQS, or the embedded in-process pipeline) and never block the agent.
+ *
+ * The call id is the room SID: unique per room instance and what LiveKit's webhooks name,
+ * so the webhook function finds the call without an index.
+ */
+import type { JobContext, voice } from '@livekit/agents';
+import { RoomEvent, type DisconnectReason, type RemoteParticipant } from '@livekit/rtc-node';
+import { getConfig, type Config } from '../functions/config/config.ts';
+import { CALL_ID_PATTERN, nextSequence, type ConversationItem, type RecordingInfo, type Snapshot, type SnapshotKind } from '../functions/contract/snapshot.ts';
+import { logger } from '../functions/shared/logger.ts';
+import { redactPhone } from '../functions/shared/redact.ts';
+import { callPaths } from '../functions/storage/paths.ts';
+import { createSnapshotSink, type SnapshotSink } from '../functions/transport/sink.ts';
+import { AnswerDetector, type ParticipantLike } from './answer.ts';
+import { callParties, parseJobMetadata, sipDetails, type CallParties, type JobHints, type SipDetails } from './call-info.ts';
+import { conversationItem, type ChatMessageLike } from './conversation.ts';
+import { CoalescingSender } from './sender.ts';
+import { describeDisconnect, reasonForDisconnect, type UnansweredReason } from './sip.ts';
+
+export interface CallDataOptions {
+  /** Defaults to the process configuration (getConfig()). */
+  config?: Config;
+  /** Defaults to createSnapshotSink(config): SQS when CALLDATA_QUEUE_URL is set, else embedded. */
+  sink?: SnapshotSink;
+  /** Least time between two progress snapshots (ms). Default 2000. */
+  progressIntervalMs?: number;
+  /** Overrides CALLDATA_ANSWER_TIMEOUT_MS. */
+  answerTimeoutMs?: number;
+  /** How long the shutdown callback keeps trying to deliver the final snapshot (ms). Default 15000. */
+  finalFlushMs?: number;
+  /** What to do with the room once the call is known to be unanswered. Default 'delete_room' (stops the ringing). */
+  onUnanswered?: 'delete_room' | 'shutdown' | 'none';
+  /** End the job when the agent session closes (e.g. the caller hung up). Default true. */
+  shutdownOnSessionClose?: boolean;
+  now?: () => number;
+}
+
+export const STATUS_IN_PROGRESS = 'in_progress';
+export const STATUS_COMPLETED = 'completed';
+const MAX_REASON = 500;
+
+/** The call id: the room SID (RM_...), or a job-derived id when the job carries no room SID. */
+export function callIdFor(job: { id: string; room?: { sid?: string } }): string {
+  const sid = job.room?.sid ?? '';
+  if (CALL_ID_PATTERN.test(sid)) return sid;
+  const fallback = `job_${job.id}`.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 128);
+  return CALL_ID_PATTERN.test(fallback) ? fallback : `job_${Date.now()}`;
+}
+
+/** The call's start: the room's creation time (stable if the job is restarted), else now. */
+export function startTimeFor(room: { creationTimeMs?: bigint; creationTime?: bigint } | undefined, now: number): number {
+  const fromMs = room?.creationTimeMs ? Number(room.creationTimeMs) : 0;
+  const fromS = room?.creationTime ? Number(room.creationTime) * 1000 : 0;
+  const created = fromMs > 0 ? fromMs : fromS;
+  return created > 0 && created <= now && now - created < 24 * 60 * 60 * 1000 ? created : now;
+}
+
+export class CallDataCapture {
+  readonly callId: string;
+  readonly roomName: string;
+  readonly startedAtMs: number;
+  /** False when none of CALL_RECORDING, SAVE_METADATA, SAVE_TRANSCRIPTION is on. */
+  readonly enabled: boolean;
+  readonly recording: RecordingInfo | undefined;
+  readonly detector: AnswerDetector;
+
+  private readonly ctx: JobContext;
+  private readonly config: Config;
+  private readonly options: CallDataOptions;
+  private readonly now: () => number;
+  private readonly hints: JobHints;
+  private readonly sender: CoalescingSender;
+  private readonly items: ConversationItem[] = [];
+  private sip: SipDetails = {};
+  private parties: CallParties;
+  private answeredAtMs: number | undefined;
+  private endedAtMs: number | undefined;
+  private endReason: string | undefined;
+  private status = STATUS_IN_PROGRESS;
+  private finalKind: 'ended' | 'unanswered' | undefined;
+  private startedDelivered = false;
+  private finalDelivered = false;
+  private lastSeq: number | undefined;
+  private finished: Promise<void> | undefined;
+  private readonly detach: (() => void)[] = [];
+  private sinkPromise: Promise<SnapshotSink> | undefined;
+
+  constructor(ctx: JobContext, session: voice.AgentSession | undefined, options: CallDataOptions = {}) {
+    this.ctx = ctx;
+    this.options = options;
+    this.config = options.config ?? getConfig();
+    this.now = options.now ?? Date.now;
+    const now = this.now();
+    this.callId = callIdFor(ctx.job);
+    this.roomName = ctx.job.room?.name || ctx.room.name || this.callId;
+    this.startedAtMs = startTimeFor(ctx.job.room, now);
+    this.hints = parseJobMetadata(ctx.job.metadata);
+    this.parties = callParties(this.hints, this.sip);
+    this.enabled = this.config.callRecording || this.config.saveMetadata || this.config.saveTranscription;
+
+    if (this.config.callRecording && this.config.s3.bucket) {
+      const paths = callPaths(this.roomName, this.startedAtMs, this.config.timezone, this.callId);
+      this.recording = { key: `${paths.folder}/${paths.recordingFile}`, bucket: this.config.s3.bucket };
+    }
+
+    this.sender = new CoalescingSender({
+      sink: () => this.sink(),
+      build: () => this.build(),
+      minIntervalMs: options.progressIntervalMs ?? 2_000,
+      now: this.now,
+      onSent: (snapshot) => {
+        if (snapshot.kind === 'started') this.startedDelivered = true;
+        if (snapshot.kind === 'unanswered' || snapshot.kind === 'ended') this.finalDelivered = true;
+      },
+      onFailed: (snapshot, error, failures) => {
+        // Log the first failure and then every tenth, so an outage does not flood the logs.
+        if (failures === 1 || failures % 10 === 0) {
+          logger.warn('snapshot not delivered yet; will retry', { callId: this.callId, kind: snapshot.kind, failures, error: (error as Error).message });
+        }
+      },
+    });
+
+    this.detector = new AnswerDetector(
+      {
+        answered: (participant, atMs) => this.onAnswered(participant, atMs),
+        unanswered: (reason, detail, atMs) => this.onUnanswered(reason, detail, atMs),
+        callerLeft: (_participant, detail, atMs) => this.ended(`caller hung up (${detail})`, atMs),
+      },
+      { timeoutMs: options.answerTimeoutMs ?? this.config.answerTimeoutMs, now: this.now },
+    );
+
+    this.listen(session);
+    ctx.addShutdownCallback(() => this.finish());
+    if (this.config.callRecording && this.config.queueUrl && !this.config.recordingQueueUrl) {
+      logger.warn('CALL_RECORDING is on but CALLDATA_RECORDING_QUEUE_URL is not set; nothing will start the recording', { callId: this.callId });
+    }
+    logger.info('call data capture started', {
+      callId: this.callId,
+      direction: this.parties.direction,
+      userNumber: redactPhone(this.parties.userNumber),
+      recording: this.recording !== undefined,
+    });
+    if (this.enabled) this.sender.urgent();
+  }
+
+  private sink(): Promise<SnapshotSink> {
+    this.sinkPromise ??= this.options.sink ? Promise.resolve(this.options.sink) : createSnapshotSink(this.config);
+    return this.sinkPromise;
+  }
+
+  private listen(session: voice.AgentSession | undefined): void {
+    const room = this.ctx.room;
+    const onConnected = () => this.scanParticipants();
+    const onJoined = (p: RemoteParticipant) => this.seen(p);
+    const onAttributes = (_changed: Record<string, string>, p: { identity: string }) => {
+      const remote = room.remoteParticipants.get(p.identity);
+      if (remote) this.statusChanged(remote);
+    };
+    const onLeft = (p: RemoteParticipant) => this.detector.left(p as ParticipantLike);
+    const onDisconnected = (reason?: DisconnectReason) => this.roomDisconnected(reason);
+    room.on(RoomEvent.Connected, onConnected);
+    room.on(RoomEvent.ParticipantConnected, onJoined);
+    room.on(RoomEvent.ParticipantAttributesChanged, onAttributes);
+    room.on(RoomEvent.ParticipantDisconnected, onLeft);
+    room.on(RoomEvent.Disconnected, onDisconnected);
+    this.detach.push(() => {
+      room.off(RoomEvent.Connected, onConnected);
+      room.off(RoomEvent.ParticipantConnected, onJoined);
+      room.off(RoomEvent.ParticipantAttributesChanged, onAttributes);
+      room.off(RoomEvent.ParticipantDisconnected, onLeft);
+      room.off(RoomEvent.Disconnected, onDisconnected);
+    });
+    if (room.isConnected) this.scanParticipants();
+    // ctx.connect() hands every participant already in the room (and each later one) to the
+    // participant entrypoints; rtc-node emits no ParticipantConnected for those present at connect.
+    try {
+      this.ctx.addParticipantEntrypoint(async (_ctx, participant) => this.seen(participant));
+    } catch {
+      // A fake or older JobContext without participant entrypoints: the room events suffice.
+    }
+
+    if (session) {
+      const onItem = (event: { item: unknown; createdAt?: number }) => this.onConversationItem(event.item as ChatMessageLike, event.createdAt);
+      const onClose = (event: { reason?: unknown }) => {
+        this.ended(`agent session closed (${String(event.reason ?? 'unknown')})`, this.now());
+        if (this.options.shutdownOnSessionClose !== false) this.ctx.shutdown('agent session closed');
+      };
+      session.on('conversation_item_added' as never, onItem as never);
+      session.on('close' as never, onClose as never);
+      this.detach.push(() => {
+        session.off('conversation_item_added' as never, onItem as never);
+        session.off('close' as never, onClose as never);
+      });
+    }
+  }
+
+  /**
+   * The agent left the room. Before an answer this means the call is over unanswered: the
+   * room closes a moment after the caller leaves, often before the participant's own
+   * disconnect event reaches us.
+   */
+  private roomDisconnected(reason: DisconnectReason | undefined): void {
+    const detail = describeDisconnect(reason);
+    if (this.detector.state === 'waiting') {
+      this.detector.markUnanswered(reasonForDisconnect(reason), `room ended before the call was active (${detail})`);
+    } else {
+      this.ended(`room disconnected (${detail})`, this.now());
+    }
+  }
+
+  private scanParticipants(): void {
+    for (const participant of this.ctx.room.remoteParticipants.values()) this.seen(participant);
+  }
+
+  private seen(participant: RemoteParticipant): void {
+    this.detector.seen(participant as ParticipantLike);
+    this.refreshParties(participant);
+  }
+
+  private statusChanged(participant: RemoteParticipant): void {
+    this.detector.statusChanged(participant as ParticipantLike);
+    this.refreshParties(participant);
+  }
+
+  private refreshParties(participant: RemoteParticipant): void {
+    if (participant.identity !== this.detector.caller) return;
+    const details = sipDetails(participant.attributes);
+    if (details.userNumber === this.sip.userNumber && details.agentNumber === this.sip.agentNumber && details.trunkId === this.sip.trunkId && details.sipCallId === this.sip.sipCallId) return;
+    this.sip = details;
+    this.parties = callParties(this.hints, details);
+    if (this.enabled && !this.finalKind) this.sender.touch();
+  }
+
+  /** The capture's per-event work: convert, append, mark dirty. Kept allocation-light for the agent's loop. */
+  onConversationItem(item: ChatMessageLike, createdAt?: number): void {
+    if (!this.enabled || this.finalKind === 'unanswered') return;
+    const entry = conversationItem(item, createdAt ?? this.now());
+    if (!entry) return;
+    this.items.push(entry);
+    if (this.detector.state === 'answered' && this.config.saveTranscription) this.sender.touch();
+  }
+
+  private onAnswered(participant: ParticipantLike | undefined, atMs: number): void {
+    this.answeredAtMs = atMs;
+    if (participant) this.refreshParties(participant as RemoteParticipant);
+    logger.info('call answered', { callId: this.callId, waitedMs: atMs - this.startedAtMs });
+    if (this.enabled) this.sender.urgent();
+  }
+
+  private onUnanswered(reason: UnansweredReason, detail: string, atMs: number): void {
+    this.status = reason;
+    this.endReason = detail.slice(0, MAX_REASON);
+    this.endedAtMs = atMs;
+    this.finalKind = 'unanswered';
+    logger.info('call unanswered', { callId: this.callId, reason, userNumber: redactPhone(this.parties.userNumber) });
+    if (this.enabled) this.sender.urgent();
+    const action = this.options.onUnanswered ?? 'delete_room';
+    if (action === 'delete_room') void this.ctx.deleteRoom().catch(() => undefined);
+    else if (action === 'shutdown') this.ctx.shutdown('call unanswered');
+  }
+
+  /** Records why and when the call ended (first caller wins); the final snapshot is sent at shutdown. */
+  ended(reason: string, atMs: number = this.now()): void {
+    if (this.finalKind === 'unanswered') return;
+    this.endedAtMs ??= atMs;
+    this.endReason ??= reason.slice(0, MAX_REASON);
+  }
+
+  /** For the agent's own logic: the call was answered / not answered. */
+  markAnswered(): void {
+    this.detector.markAnswered();
+  }
+  markUnanswered(reason: UnansweredReason, detail: string): void {
+    this.detector.markUnanswered(reason, detail);
+  }
+  /** The outbound dial failed with this SIP status (see outbound.ts). */
+  dialFailed(sipStatusCode: number | undefined, detail: string): void {
+    this.detector.dialFailed(sipStatusCode, detail);
+  }
+
+  get answered(): boolean {
+    return this.detector.state === 'answered';
+  }
+
+  get conversationLength(): number {
+    return this.items.length;
+  }
+
+  /** The newest whole-state snapshot (also what the sender sends). */
+  build(): Snapshot {
+    const now = this.now();
+    const kind: SnapshotKind = this.finalKind ?? (this.startedDelivered ? 'progress' : 'started');
+    this.lastSeq = nextSequence(this.lastSeq, now);
+    const answered = this.detector.state === 'answered';
+    const parties = this.parties;
+    const snapshot: Snapshot = {
+      v: 1,
+      kind,
+      callId: this.callId,
+      seq: this.lastSeq,
+      sentAtMs: now,
+      call: {
+        roomName: this.roomName,
+        direction: parties.direction,
+        inboundTrunkId: parties.inboundTrunkId,
+        outboundTrunkId: parties.outboundTrunkId,
+        agentNumber: parties.agentNumber,
+        userNumber: parties.userNumber,
+        sipCallId: parties.sipCallId,
+        startedAtMs: this.startedAtMs,
+        answeredAtMs: answered ? this.answeredAtMs : undefined,
+        endedAtMs: this.finalKind ? this.endedAtMs : undefined,
+        answered,
+        status: this.status,
+        endReason: this.finalKind ? this.endReason : undefined,
+      },
+      recording: this.recording ? { ...this.recording } : undefined,
+      // Unanswered calls keep no transcript; a conversation is only sent once answered.
+      conversation: answered && this.config.saveTranscription ? this.items.slice() : undefined,
+    };
+    return snapshot;
+  }
+
+  /** The shutdown callback: the final snapshot with end time, status and the whole transcript. */
+  finish(): Promise<void> {
+    this.finished ??= this.finishOnce();
+    return this.finished;
+  }
+
+  private async finishOnce(): Promise<void> {
+    this.detector.close();
+    for (const undo of this.detach.splice(0)) undo();
+    if (!this.finalKind) {
+      const now = this.now();
+      if (this.detector.state === 'answered') {
+        this.finalKind = 'ended';
+        this.status = STATUS_COMPLETED;
+        this.endedAtMs ??= now;
+        this.endReason ??= 'job ended';
+      } else {
+        // The job ended while the call was still ringing: nobody answered.
+        this.finalKind = 'unanswered';
+        this.status = 'no_answer';
+        this.endedAtMs = now;
+        this.endReason = 'job ended before the call was answered';
+      }
+    }
+    if (!this.enabled) return;
+    const deadline = this.now() + (this.options.finalFlushMs ?? 15_000);
+    // An unanswered call's snapshot was already sent when it was known: do not send a second record.
+    const delivered = await this.sender.close(deadline, !(this.finalKind === 'unanswered' && this.finalDelivered));
+    if (delivered) {
+      logger.info('call data final snapshot delivered', { callId: this.callId, kind: this.finalKind, status: this.status, items: this.items.length });
+    } else {
+      logger.error('call data final snapshot not delivered before shutdown; the webhook will finalize the call', { callId: this.callId, kind: this.finalKind });
+    }
+    const sink = await this.sink().catch(() => undefined);
+    if (sink?.transport === 'embedded' && this.config.callRecording) {
+      const { drainEmbeddedRecording } = await import('../functions/recording/embedded.ts');
+      await drainEmbeddedRecording(Math.max(1_000, deadline - this.now()));
+    }
+  }
+}
+
+/** Adds call-data capture to a job. Call it once, early in the entrypoint (before or after ctx.connect()). */
+export function attachCallData(ctx: JobContext, session?: voice.AgentSession, options?: CallDataOptions): CallDataCapture {
+  return new CallDataCapture(ctx, session, options);
+}

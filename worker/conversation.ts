@@ -1,0 +1,65 @@
+/**
+ * Conversation items from AgentSession's `conversation_item_added` events: user and
+ * assistant messages only, text kept verbatim, non-text content as placeholders
+ * ([image], [audio] or the audio's transcript), as the original does.
+ */
+import type { ConversationItem } from '../functions/contract/snapshot.ts';
+
+/** The shape of the agents ChatMessage we read (kept structural so tests need no SDK objects). */
+export interface ChatMessageLike {
+  type: string;
+  role?: string;
+  content?: readonly unknown[];
+  interrupted?: boolean;
+  createdAt?: number;
+  /** ChatMessage's joined text, with expressive markup removed from assistant messages. */
+  readonly textContent?: string;
+}
+
+export const IMAGE_PLACEHOLDER = '[image]';
+export const AUDIO_PLACEHOLDER = '[audio]';
+export const UNKNOWN_PLACEHOLDER = '[non-text content]';
+
+/** The contract's cap on one item's text. */
+const MAX_CONTENT = 1_000_000;
+
+function partText(part: unknown): string | undefined {
+  if (typeof part === 'string') return part;
+  if (typeof part !== 'object' || part === null) return undefined;
+  const typed = part as { type?: unknown; transcript?: unknown; value?: unknown };
+  if (typed.type === 'image_content') return IMAGE_PLACEHOLDER;
+  if (typed.type === 'audio_content') {
+    return typeof typed.transcript === 'string' && typed.transcript.trim() ? typed.transcript : AUDIO_PLACEHOLDER;
+  }
+  // Instructions objects carry their rendered text in `value`.
+  if (typeof typed.value === 'string') return typed.value;
+  return UNKNOWN_PLACEHOLDER;
+}
+
+/** The transcript item of a conversation event, or undefined when it is not one. */
+export function conversationItem(item: ChatMessageLike, fallbackMs: number): ConversationItem | undefined {
+  if (item.type !== 'message' || (item.role !== 'user' && item.role !== 'assistant')) return undefined;
+  const parts = item.content ?? [];
+  let content: string;
+  const onlyText = parts.every((part) => typeof part === 'string' || (typeof part === 'object' && part !== null && typeof (part as { value?: unknown }).value === 'string' && !('type' in part)));
+  if (onlyText && typeof item.textContent === 'string') {
+    content = item.textContent;
+  } else if (parts.length === 1) {
+    content = partText(parts[0]) ?? '';
+  } else {
+    const texts: string[] = [];
+    for (const part of parts) {
+      const value = partText(part);
+      if (value !== undefined) texts.push(value);
+    }
+    content = texts.join('\n');
+  }
+  if (content.length > MAX_CONTENT) content = content.slice(0, MAX_CONTENT);
+  const createdAt = item.createdAt;
+  return {
+    role: item.role,
+    content,
+    interrupted: item.interrupted === true,
+    timestampMs: typeof createdAt === 'number' && Number.isFinite(createdAt) && createdAt >= 0 ? Math.floor(createdAt) : fallbackMs,
+  };
+}

@@ -1,0 +1,18 @@
+/**
+ * Call data for your own LiveKit agent:
+ *
+ *   import { attachCallData, endCallTool } from './worker/index.ts';
+ *
+ *   entry: async (ctx) => {
+ *     const session = new voice.AgentSession({ ... });
+ *     const capture = attachCallData(ctx, session);          // metadata, transcript, recording
+ *     const agent = new voice.Agent({ instructions, tools: { end_call: endCallTool({ ctx, capture }) } });
+ *     await session.start({ agent, room: ctx.room });
+ *     await ctx.connect();
+ *   }
+ */
+export { attachCallData, CallDataCapture, callIdFor, type CallDataOptions } from './capture.ts';
+export { endCallTool, endCall, END_CALL_TOOL, HANGUP_DISABLED_REPLY } from './hangup.ts';
+export { dialIfOutbound, type DialResult } from './outbound.ts';
+export { parseJobMetadata, callParties, sipDetails } from './call-info.ts';
+export { reasonForSipStatus, reasonForDisconnect, UNANSWERED, type UnansweredReason } from './sip.ts';
