@@ -12,6 +12,9 @@ echo "node $(node -v)"
 
 bash scripts/servers.sh up
 
+# The pipeline logs every snapshot at INFO; keep the CI log to what matters.
+export POWERTOOLS_LOG_LEVEL="${POWERTOOLS_LOG_LEVEL:-WARN}"
+
 tsc --noEmit -p .
 
 report="$(mktemp -d)/vitest.json"

@@ -14,11 +14,11 @@ import { LocalFolderBackend } from '../../functions/storage/local.ts';
 import { S3Backend } from '../../functions/storage/s3.ts';
 import { closeAllBackends } from '../../functions/storage/select.ts';
 import { SqsSnapshotSink } from '../../functions/transport/sqs-sink.ts';
-import { createBucket, createQueuePair, localstackEndpoint, s3SettingsFor, sqsFor, useLocalstackEnv } from '../support/localstack.ts';
+import { createBucket, createQueuePair, localstackEndpoint, pipelineEnv, replacePipelineEnv, s3SettingsFor, sqsFor, useLocalstackEnv } from '../support/localstack.ts';
 import { pollOnce } from '../support/queue-poller.ts';
 import { buildSnapshot, longConversation } from '../support/snapshots.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
-import { LOCALSTACK_CREDENTIALS, SERVERS } from '../support/servers.ts';
+import { SERVERS } from '../support/servers.ts';
 
 let endpoint: string;
 let sqs: SQSClient;
@@ -28,22 +28,7 @@ let bucket: string;
 let folder: string;
 
 function configure(extra: Record<string, string>): Config {
-  for (const key of Object.keys(process.env)) if (/^(SAVE_|METADATA_|TRANSCRIPTION_|CALLDATA_|AWS_S3_)/.test(key)) delete process.env[key];
-  Object.assign(process.env, {
-    SAVE_METADATA: 'true',
-    SAVE_TRANSCRIPTION: 'true',
-    TIMEZONE: 'America/New_York',
-    METADATA_LOCATION: join(folder, 'Call_Metadata'),
-    TRANSCRIPTION_LOCATION: join(folder, 'Transcriptions'),
-    AWS_S3_BUCKET: bucket,
-    AWS_S3_ENDPOINT: endpoint,
-    AWS_S3_FORCE_PATH_STYLE: 'true',
-    AWS_S3_ACCESS_KEY_ID: LOCALSTACK_CREDENTIALS.accessKeyId,
-    AWS_S3_SECRET_ACCESS_KEY: LOCALSTACK_CREDENTIALS.secretAccessKey,
-    CALLDATA_QUEUE_URL: queueUrl,
-    CALLDATA_DEAD_LETTER_QUEUE_URL: dlqUrl,
-    ...extra,
-  });
+  replacePipelineEnv(pipelineEnv({ folder, bucket, endpoint, timezone: 'America/New_York', queueUrl }, { CALLDATA_DEAD_LETTER_QUEUE_URL: dlqUrl, ...extra }));
   resetConfigForTests();
   return loadConfig();
 }

@@ -25,7 +25,7 @@ import { SqsSnapshotSink } from '../../functions/transport/sqs-sink.ts';
 import { CallFinalizer } from '../../functions/webhook/finalize.ts';
 import { handleWebhook } from '../../functions/webhook/handler.ts';
 import { EgressStandIn, inspectOgg } from '../support/egress-standin.ts';
-import { createBucket, localstackEndpoint, sqsFor, useLocalstackEnv } from '../support/localstack.ts';
+import { createBucket, localstackEndpoint, pipelineEnv, sqsFor, useLocalstackEnv } from '../support/localstack.ts';
 import { pollOnce } from '../support/queue-poller.ts';
 import { LOCALSTACK_CREDENTIALS } from '../support/servers.ts';
 import { buildSnapshot } from '../support/snapshots.ts';
@@ -42,21 +42,7 @@ let queueUrl: string;
 let s3: S3Client;
 
 function lambdaEnv(): Record<string, string> {
-  return {
-    CALL_RECORDING: 'true',
-    SAVE_METADATA: 'true',
-    SAVE_TRANSCRIPTION: 'true',
-    TIMEZONE: TZ,
-    METADATA_LOCATION: join(folder, 'Call_Metadata'),
-    TRANSCRIPTION_LOCATION: join(folder, 'Transcriptions'),
-    AWS_S3_BUCKET: bucket,
-    AWS_S3_ENDPOINT: endpoint,
-    AWS_S3_FORCE_PATH_STYLE: 'true',
-    AWS_S3_ACCESS_KEY_ID: LOCALSTACK_CREDENTIALS.accessKeyId,
-    AWS_S3_SECRET_ACCESS_KEY: LOCALSTACK_CREDENTIALS.secretAccessKey,
-    CALLDATA_QUEUE_URL: queueUrl,
-    CALLDATA_RECORDING_QUEUE_URL: queueUrl,
-  };
+  return pipelineEnv({ folder, bucket, endpoint, timezone: TZ, queueUrl }, { CALL_RECORDING: 'true', CALLDATA_RECORDING_QUEUE_URL: queueUrl });
 }
 
 function setup(options: { uploadDelayMs?: number; discardWaitMs?: number; webhook?: boolean } = {}) {

@@ -24,7 +24,7 @@ import { CallFinalizer, FINALIZED_BY_WEBHOOK } from '../../functions/webhook/fin
 import { handleWebhook } from '../../functions/webhook/handler.ts';
 import { HANGUP_DISABLED_REPLY } from '../../worker/hangup.ts';
 import { EgressStandIn, webhookRequest } from '../support/egress-standin.ts';
-import { createBucket, localstackEndpoint, sqsFor, useLocalstackEnv } from '../support/localstack.ts';
+import { createBucket, localstackEndpoint, pipelineEnv, replacePipelineEnv, sqsFor, useLocalstackEnv } from '../support/localstack.ts';
 import { LOCALSTACK_CREDENTIALS, requireServer } from '../support/servers.ts';
 import { eventually, LIVEKIT_KEY, LIVEKIT_SECRET, LiveKitRooms, QueuePump, SimulatedCaller, WorkerProcess } from './worker-harness.ts';
 
@@ -114,23 +114,9 @@ beforeAll(async () => {
   const recordingQueue = await QueuePump.createQueue(sqs, `calldata-e2e-recording-${stamp}`);
 
   // The AWS side, configured as the stack would configure the Lambdas.
-  const lambdaEnv = {
-    CALL_RECORDING: 'true',
-    SAVE_METADATA: 'true',
-    SAVE_TRANSCRIPTION: 'true',
-    TIMEZONE: TZ,
-    METADATA_LOCATION: join(folder, 'Call_Metadata'),
-    TRANSCRIPTION_LOCATION: join(folder, 'Transcriptions'),
-    AWS_S3_BUCKET: bucket,
-    AWS_S3_ENDPOINT: endpoint,
-    AWS_S3_FORCE_PATH_STYLE: 'true',
-    AWS_S3_ACCESS_KEY_ID: LOCALSTACK_CREDENTIALS.accessKeyId,
-    AWS_S3_SECRET_ACCESS_KEY: LOCALSTACK_CREDENTIALS.secretAccessKey,
-    CALLDATA_QUEUE_URL: snapshotQueue,
-    CALLDATA_RECORDING_QUEUE_URL: recordingQueue,
-  };
-  for (const key of Object.keys(process.env)) if (/^(SAVE_|METADATA_|TRANSCRIPTION_|CALLDATA_|AWS_S3_|CALL_RECORDING|HANGUP_CALL|TIMEZONE)/.test(key)) delete process.env[key];
-  Object.assign(process.env, lambdaEnv);
+  const lambdaEnv = pipelineEnv({ folder, bucket, endpoint, timezone: TZ, queueUrl: snapshotQueue }, { CALL_RECORDING: 'true', CALLDATA_RECORDING_QUEUE_URL: recordingQueue });
+
+  replacePipelineEnv(lambdaEnv);
   resetConfigForTests();
   config = loadConfig();
   metadata = new LocalFolderBackend(config.metadataLocation);

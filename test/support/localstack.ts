@@ -1,5 +1,6 @@
 /** Helpers for tests that use LocalStack's S3 and SQS. */
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { S3Settings } from '../../functions/config/config.ts';
@@ -53,4 +54,33 @@ export async function createQueuePair(endpoint: string, maxReceiveCount = 3): Pr
   );
   sqs.destroy();
   return { queueUrl: queue.QueueUrl ?? '', dlqUrl };
+}
+
+/**
+ * The environment the stack gives the Lambdas, pointed at LocalStack and local folders:
+ * metadata and transcripts on, stored under `folder`, S3 settings for `bucket`.
+ */
+export function pipelineEnv(options: { folder: string; bucket: string; endpoint: string; timezone: string; queueUrl: string }, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    SAVE_METADATA: 'true',
+    SAVE_TRANSCRIPTION: 'true',
+    TIMEZONE: options.timezone,
+    METADATA_LOCATION: join(options.folder, 'Call_Metadata'),
+    TRANSCRIPTION_LOCATION: join(options.folder, 'Transcriptions'),
+    AWS_S3_BUCKET: options.bucket,
+    AWS_S3_ENDPOINT: options.endpoint,
+    AWS_S3_FORCE_PATH_STYLE: 'true',
+    AWS_S3_ACCESS_KEY_ID: LOCALSTACK_CREDENTIALS.accessKeyId,
+    AWS_S3_SECRET_ACCESS_KEY: LOCALSTACK_CREDENTIALS.secretAccessKey,
+    CALLDATA_QUEUE_URL: options.queueUrl,
+    ...extra,
+  };
+}
+
+/** Replaces the process's pipeline variables with `env` (tests share one process per file). */
+export function replacePipelineEnv(env: Record<string, string>): void {
+  for (const key of Object.keys(process.env)) {
+    if (/^(SAVE_|METADATA_|TRANSCRIPTION_|CALLDATA_|AWS_S3_|CALL_RECORDING|HANGUP_CALL|TIMEZONE)/.test(key)) delete process.env[key];
+  }
+  Object.assign(process.env, env);
 }
