@@ -21,6 +21,7 @@ REDIS_PORT="${REDIS_PORT:-56379}"
 FERRET_PORT="${FERRET_PORT:-57017}"
 LOCALSTACK_PORT="${LOCALSTACK_PORT:-4566}"
 LIVEKIT_PORT="${LIVEKIT_PORT:-7880}"
+LIVEKIT_WEBHOOK_PORT="${LIVEKIT_WEBHOOK_PORT:-7891}"
 
 log() { printf '[servers] %s\n' "$*" >&2; }
 
@@ -187,7 +188,11 @@ start_localstack() {
 
 start_livekit() {
   port_open "$LIVEKIT_PORT" && return 0
-  nohup "$BIN/livekit-server" --dev --bind 127.0.0.1 --port "$LIVEKIT_PORT" >"$RUN/livekit.log" 2>&1 &
+  # LiveKit posts webhooks (signed with the dev key) to a loopback port; the end-to-end tests
+  # listen there and hand them to the webhook function, as the function URL would.
+  nohup "$BIN/livekit-server" --dev --bind 127.0.0.1 --port "$LIVEKIT_PORT" \
+    --config-body "webhook: {api_key: devkey, urls: ['http://127.0.0.1:${LIVEKIT_WEBHOOK_PORT}/livekit/webhook']}" \
+    >"$RUN/livekit.log" 2>&1 &
   wait_port livekit "$LIVEKIT_PORT" 60 $!
 }
 

@@ -97,6 +97,14 @@ export type Snapshot = z.infer<typeof snapshotSchema>;
 export type SnapshotInput = z.input<typeof snapshotSchema>;
 
 /**
+ * How far ahead of its clock a worker's final snapshot (ended / unanswered) is numbered.
+ * The webhook finalizes a room its worker never closed with a sequence at the room's end;
+ * a live worker's own final word, sent shortly before the room closed, must still win over
+ * that, while progress snapshots delayed in the queue must not reopen a finalized call.
+ */
+export const FINAL_SEQUENCE_LEAD_MS = 10 * 60_000;
+
+/**
  * Sequence numbers combine the wall clock with a counter so that a worker restarted on
  * another machine still produces numbers above those of the one that died.
  */

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { WebhookEvent, WebhookReceiver } from 'livekit-server-sdk';
+import { WebhookReceiver } from 'livekit-server-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, resetConfigForTests, type Config } from '../../functions/config/config.ts';
 import { handler as persistHandler } from '../../functions/persist/handler.ts';
@@ -23,7 +23,8 @@ import { closeAllBackends } from '../../functions/storage/select.ts';
 import { CallFinalizer, FINALIZED_BY_WEBHOOK } from '../../functions/webhook/finalize.ts';
 import { handleWebhook } from '../../functions/webhook/handler.ts';
 import { HANGUP_DISABLED_REPLY } from '../../worker/hangup.ts';
-import { EgressStandIn, webhookRequest } from '../support/egress-standin.ts';
+import { EgressStandIn } from '../support/egress-standin.ts';
+import { WebhookListener } from '../support/webhook-listener.ts';
 import { createBucket, localstackEndpoint, pipelineEnv, replacePipelineEnv, sqsFor, useLocalstackEnv } from '../support/localstack.ts';
 import { LOCALSTACK_CREDENTIALS, requireServer } from '../support/servers.ts';
 import { eventually, LIVEKIT_KEY, LIVEKIT_SECRET, LiveKitRooms, QueuePump, SimulatedCaller, WorkerProcess } from './worker-harness.ts';
@@ -56,16 +57,22 @@ let metadata: LocalFolderBackend;
 let transcripts: LocalFolderBackend;
 let snapshotPump: QueuePump;
 let recordingPump: QueuePump;
+let webhooks: WebhookListener;
 /** Two workers: HANGUP_CALL on, and off (the latter is killed in the last test). */
 const workers: Record<'hangup' | 'noHangup', WorkerProcess> = {} as never;
 
 type Doc = Record<string, unknown>;
 
-async function finalMetadata(callId: string, timeoutMs = 45_000): Promise<Doc> {
+/**
+ * The call's closed record. With `fromWorker`, waits for the worker's own final snapshot: LiveKit's
+ * room_finished webhook may close the record first, and the worker's final word must then win.
+ */
+async function finalMetadata(callId: string, timeoutMs = 45_000, fromWorker = true): Promise<Doc> {
   return eventually(
     async () => {
       const stored = await metadata.read('metadata', callId);
       const doc = stored?.document as Doc | undefined;
+      if (fromWorker && doc?.end_reason === FINALIZED_BY_WEBHOOK) return undefined;
       return doc && doc.end_time ? doc : undefined;
     },
     timeoutMs,
@@ -134,6 +141,14 @@ beforeAll(async () => {
     },
   });
   const egressUrl = await standIn.start();
+  // LiveKit's own webhooks (room_finished) reach the webhook function through this listener.
+  webhooks = new WebhookListener(async (request) =>
+    handleWebhook(
+      { headers: { authorization: request.authorization }, body: request.body, isBase64Encoded: false },
+      { receiver: new WebhookReceiver(LIVEKIT_KEY, LIVEKIT_SECRET), finalizer: new CallFinalizer(recorder, config) },
+    ),
+  );
+  await webhooks.start();
   recorder = createRecorder(config, loadRecordingSettings({ LIVEKIT_URL: egressUrl, LIVEKIT_API_KEY: LIVEKIT_KEY, LIVEKIT_API_SECRET: LIVEKIT_SECRET, CALLDATA_DISCARD_WAIT_MS: '5000', CALLDATA_DISCARD_POLL_MS: '100' }));
   snapshotPump = new QueuePump(sqs, snapshotQueue, (event, context) => persistHandler(event, context) as Promise<never>);
   recordingPump = new QueuePump(sqs, recordingQueue, (event, context) => recordingBatch(event, context, recorder));
@@ -174,6 +189,7 @@ afterAll(async () => {
   await snapshotPump?.stop();
   await recordingPump?.stop();
   await standIn?.close();
+  await webhooks?.close();
   await rooms?.cleanup();
   await closeAllBackends();
   s3?.destroy();
@@ -328,25 +344,20 @@ describe('the worker end to end', () => {
     await caller.say('hello', 'Hi, this is the front desk. How can I help?');
     await caller.say('what are your hours?', 'We are open nine to five.');
     await eventually(async () => (await conversation(room.sid))?.length === 4, 20_000, 'the transcript of two turns to be stored');
+    expect(((await metadata.read('metadata', room.sid))?.document as Doc).end_time).toBeNull();
     // Act: the worker dies without a word; the caller hangs up; LiveKit closes the room
     workers.noHangup.kill();
     await caller.leave();
     await eventually(async () => !(await rooms.exists(room.name)), 30_000, 'the room to finish');
-    expect(((await metadata.read('metadata', room.sid))?.document as Doc).end_time).toBeNull();
-    // ...and sends room_finished (signed with the API secret), then egress_ended for its recording.
-    const finished = new WebhookEvent({ room: { sid: room.sid, name: room.name }, id: 'EV_killed', createdAt: BigInt(Math.floor(Date.now() / 1000)) });
-    finished.event = 'room_finished';
-    const signed = await webhookRequest(finished, LIVEKIT_KEY, LIVEKIT_SECRET);
-    const response = await handleWebhook(
-      { headers: { authorization: signed.authorization }, body: signed.body, isBase64Encoded: false },
-      { receiver: new WebhookReceiver(LIVEKIT_KEY, LIVEKIT_SECRET), finalizer: new CallFinalizer(recorder, config) },
-    );
+    // ...and LiveKit itself posts room_finished to the webhook function (then the egress ends).
+    await eventually(() => webhooks.delivered.some((w) => w.event === 'room_finished' && w.roomSid === room.sid), 30_000, 'LiveKit to deliver room_finished');
+    const response = webhooks.delivered.find((w) => w.event === 'room_finished' && w.roomSid === room.sid);
     standIn.endRoom(room.name);
     await standIn.settled();
     // Assess
-    expect(response.statusCode).toBe(200);
-    expect(JSON.parse(response.body)).toMatchObject({ result: 'finalized' });
-    const meta = await finalMetadata(room.sid, 5_000);
+    expect(response?.statusCode).toBe(200);
+    expect(JSON.parse(response?.body ?? '{}')).toMatchObject({ result: 'finalized' });
+    const meta = await finalMetadata(room.sid, 5_000, false);
     expect(meta).toMatchObject({ answered: true, end_reason: FINALIZED_BY_WEBHOOK, recording_status: 'complete', status: 'completed' });
     expect(distinctKinds(snapshotPump, room.sid)).not.toContain('ended');
     const items = await conversation(room.sid);
