@@ -14,7 +14,7 @@
 import type { JobContext, voice } from '@livekit/agents';
 import { RoomEvent, type DisconnectReason, type RemoteParticipant } from '@livekit/rtc-node';
 import { getConfig, type Config } from '../functions/config/config.ts';
-import { CALL_ID_PATTERN, FINAL_SEQUENCE_LEAD_MS, nextSequence, type ConversationItem, type RecordingInfo, type Snapshot, type SnapshotKind } from '../functions/contract/snapshot.ts';
+import { CALL_ID_PATTERN, snapshotSequence, type ConversationItem, type RecordingInfo, type Snapshot, type SnapshotKind } from '../functions/contract/snapshot.ts';
 import { logger } from '../functions/shared/logger.ts';
 import { redactPhone } from '../functions/shared/redact.ts';
 import { callPaths } from '../functions/storage/paths.ts';
@@ -298,8 +298,7 @@ export class CallDataCapture {
   build(): Snapshot {
     const now = this.now();
     const kind: SnapshotKind = this.finalKind ?? (this.startedDelivered ? 'progress' : 'started');
-    // The final snapshot outranks a webhook finalization of the same room (see FINAL_SEQUENCE_LEAD_MS).
-    this.lastSeq = nextSequence(this.lastSeq, this.finalKind ? now + FINAL_SEQUENCE_LEAD_MS : now);
+    this.lastSeq = snapshotSequence(this.lastSeq, kind, now);
     const answered = this.detector.state === 'answered';
     const parties = this.parties;
     const snapshot: Snapshot = {

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/config.ts';
-import { FINAL_SEQUENCE_LEAD_MS, nextSequence, parseSnapshot, type ConversationItem, type Snapshot, type SnapshotKind } from '../contract/snapshot.ts';
+import { parseSnapshot, snapshotSequence, type ConversationItem, type Snapshot, type SnapshotKind } from '../contract/snapshot.ts';
 import { backendFor } from '../storage/select.ts';
 import type { ArtifactKind } from '../storage/documents.ts';
 import { createSnapshotSink, type SendReceipt } from '../transport/sink.ts';
@@ -72,7 +72,7 @@ export async function simulateCall(config: Config, options: SimulateOptions): Pr
 
   const snapshots: Snapshot[] = [];
   const make = (kind: SnapshotKind, call: Record<string, unknown>, items?: ConversationItem[]): Snapshot => {
-    seq = nextSequence(seq, kind === 'ended' || kind === 'unanswered' ? Date.now() + FINAL_SEQUENCE_LEAD_MS : Date.now());
+    seq = snapshotSequence(seq, kind);
     return parseSnapshot({ v: 1, kind, callId, seq, sentAtMs: Date.now(), call: { ...base, ...call }, ...(items ? { conversation: items } : {}) });
   };
   snapshots.push(make('started', { answered: false, status: 'ringing' }));

@@ -113,6 +113,12 @@ export function nextSequence(previous: number | undefined, nowMs: number = Date.
   return previous === undefined || clockSeq > previous ? clockSeq : previous + 1;
 }
 
+/** The sequence of a producer's next snapshot of `kind`: final kinds are numbered FINAL_SEQUENCE_LEAD_MS ahead. */
+export function snapshotSequence(previous: number | undefined, kind: SnapshotKind, nowMs: number = Date.now()): number {
+  const final = kind === 'ended' || kind === 'unanswered';
+  return nextSequence(previous, final ? nowMs + FINAL_SEQUENCE_LEAD_MS : nowMs);
+}
+
 /** Validates an already-parsed value. Throws InvalidSnapshotError / UnsupportedVersionError. */
 export function parseSnapshot(value: unknown): Snapshot {
   if (typeof value === 'object' && value !== null && 'v' in value && value.v !== SNAPSHOT_VERSION) {

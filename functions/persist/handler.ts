@@ -6,14 +6,12 @@
  *   queue (or folder) at once and never fails its neighbours.
  * - A backend that is down fails only the records that needed it; SQS redelivers them later.
  */
-import middy from '@middy/core';
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { getConfig, type Config } from '../config/config.ts';
-import { secretsFromEnv } from '../config/secrets.ts';
 import { ContractError } from '../contract/errors.ts';
 import { decodeSnapshot, type Snapshot } from '../contract/snapshot.ts';
+import { lambdaHandler } from '../shared/lambda.ts';
+import { partialBatchResponse } from '../shared/sqs-batch.ts';
 import { logger } from '../shared/logger.ts';
 import { backendFor } from '../storage/select.ts';
 import { PayloadError } from '../transport/errors.ts';
@@ -22,8 +20,6 @@ import { persistSnapshots, type PersistTargets } from './persist.ts';
 
 /** eventSourceARN of the synthetic events the embedded default delivers in-process. */
 export const EMBEDDED_SOURCE_ARN = 'arn:calldata:embedded:local:000000000000:snapshots';
-
-const processor = new BatchProcessor(EventType.SQS);
 
 async function targetsFor(config: Config): Promise<PersistTargets> {
   const options = { s3: config.s3 };
@@ -97,16 +93,7 @@ export async function persistBatch(event: SQSEvent, context: Context): Promise<S
     }
   }
 
-  return processPartialResponse(
-    event,
-    async (record: SQSRecord) => {
-      if (failures.has(record.messageId)) throw failures.get(record.messageId);
-    },
-    processor,
-    { context, throwOnFullBatchFailure: false },
-  );
+  return partialBatchResponse(event, failures, context);
 }
 
-export const handler = middy(persistBatch)
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(secretsFromEnv());
+export const handler = lambdaHandler(persistBatch);

@@ -8,22 +8,18 @@
  * - Egress failures are retried inside (bounded) and recorded in the call's status; only
  *   transient storage problems and "final snapshot not stored yet" return a record to the queue.
  */
-import middy from '@middy/core';
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { getConfig, type Config } from '../config/config.ts';
-import { secretsFromEnv } from '../config/secrets.ts';
 import { ContractError } from '../contract/errors.ts';
 import { decodeSnapshot, type Snapshot } from '../contract/snapshot.ts';
+import { lambdaHandler } from '../shared/lambda.ts';
+import { partialBatchResponse } from '../shared/sqs-batch.ts';
 import { logger } from '../shared/logger.ts';
 import { backendFor } from '../storage/select.ts';
 import { createEgressApi, S3RecordingObjects, type EgressApi } from './egress.ts';
 import { isRetryable, Recorder } from './recorder.ts';
 import { getRecordingSettings, type RecordingSettings } from './settings.ts';
 import { S3RecordingStateStore } from './state.ts';
-
-const processor = new BatchProcessor(EventType.SQS);
 
 /** The production wiring of the recorder for a configuration. */
 export function createRecorder(config: Config, settings: RecordingSettings = getRecordingSettings()): Recorder {
@@ -98,16 +94,7 @@ export async function recordingBatch(event: SQSEvent, context: Context, target: 
     }),
   );
 
-  return processPartialResponse(
-    event,
-    async (record: SQSRecord) => {
-      if (failures.has(record.messageId)) throw failures.get(record.messageId);
-    },
-    processor,
-    { context, throwOnFullBatchFailure: false },
-  );
+  return partialBatchResponse(event, failures, context);
 }
 
-export const handler = middy((event: SQSEvent, context: Context) => recordingBatch(event, context))
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(secretsFromEnv());
+export const handler = lambdaHandler((event: SQSEvent, context: Context) => recordingBatch(event, context));

@@ -4,6 +4,7 @@
  * `LIVEKIT_API_SECRET_SECRET_ARN` (resolved by the secretsFromEnv middleware first).
  */
 import type { Env } from '../config/config.ts';
+import { readInteger, type Problem } from '../config/env.ts';
 import { RecordingConfigError } from './errors.ts';
 
 export interface RecordingSettings {
@@ -26,12 +27,10 @@ export interface RecordingSettings {
 }
 
 function integer(env: Env, variable: string, fallback: number, min: number, max: number): number {
-  const raw = env[variable]?.trim();
-  if (!raw) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RecordingConfigError(variable, `expected an integer from ${min} to ${max}`);
-  }
+  const problems: Problem[] = [];
+  const value = readInteger(env, variable, fallback, min, max, problems);
+  const [problem] = problems;
+  if (problem) throw new RecordingConfigError(problem.variable, problem.message);
   return value;
 }
 

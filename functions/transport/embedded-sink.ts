@@ -23,7 +23,8 @@ async function consumers(config: Config): Promise<SqsHandler[]> {
   return list;
 }
 
-function lambdaContext(name: string): Context {
+/** A Lambda context for in-process invocations (also what the tests hand the handlers). */
+export function lambdaContext(name: string): Context {
   return {
     callbackWaitsForEmptyEventLoop: false,
     functionName: name,

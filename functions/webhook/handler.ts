@@ -8,15 +8,13 @@
  *
  * 503 asks LiveKit to deliver again (storage temporarily unavailable); 4xx never retries.
  */
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { WebhookReceiver, type WebhookEvent } from 'livekit-server-sdk';
 import { getConfig } from '../config/config.ts';
-import { secretsFromEnv } from '../config/secrets.ts';
 import { createRecorder } from '../recording/handler.ts';
 import { isRetryable } from '../recording/recorder.ts';
 import { getRecordingSettings } from '../recording/settings.ts';
+import { lambdaHandler } from '../shared/lambda.ts';
 import { logger } from '../shared/logger.ts';
 import { CallFinalizer } from './finalize.ts';
 
@@ -108,6 +106,4 @@ export function resetWebhookForTests(): void {
   deps = undefined;
 }
 
-export const handler = middy((event: WebhookHttpEvent, _context: Context) => handleWebhook(event, productionDeps()))
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(secretsFromEnv());
+export const handler = lambdaHandler((event: WebhookHttpEvent, _context: Context) => handleWebhook(event, productionDeps()));

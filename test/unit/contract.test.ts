@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeSnapshot, encodeSnapshot, FINAL_SEQUENCE_LEAD_MS, MAX_WIRE_BYTES, nextSequence, parseSnapshot } from '../../functions/contract/snapshot.ts';
+import { decodeSnapshot, encodeSnapshot, MAX_WIRE_BYTES, nextSequence, parseSnapshot, snapshotSequence } from '../../functions/contract/snapshot.ts';
 import { InvalidSnapshotError, UnsupportedVersionError } from '../../functions/contract/errors.ts';
 import { buildSnapshot } from '../support/snapshots.ts';
 
@@ -62,7 +62,7 @@ describe('snapshot contract', () => {
     // Prepare: the worker sends its final snapshot, the room closes 30 s later
     const sentAtMs = 1_790_000_000_000;
     const progress = nextSequence(undefined, sentAtMs - 2_000);
-    const final = nextSequence(progress, sentAtMs + FINAL_SEQUENCE_LEAD_MS);
+    const final = snapshotSequence(progress, 'ended', sentAtMs);
     const webhookMinimum = (sentAtMs + 30_000) * 1000;
     // Assess: the worker's word wins; a progress snapshot delayed in the queue does not
     expect(final).toBeGreaterThan(webhookMinimum);
