@@ -20,7 +20,7 @@ export class InvalidSnapshotError extends ContractError {
 export class UnsupportedVersionError extends ContractError {
   readonly version: unknown;
   constructor(version: unknown) {
-    super(`unsupported snapshot version ${JSON.stringify(version)}; this build reads v1`);
+    super(`unsupported message version ${JSON.stringify(version)}; this build reads v1 and v2`);
     this.version = version;
   }
 }

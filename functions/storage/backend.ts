@@ -1,68 +1,219 @@
 /**
- * The one small interface every storage backend implements. Adding a backend means one
- * file implementing it, one line in select.ts and one integration test.
+ * The one small interface every storage backend implements, and the base that holds what
+ * every backend repeats: how a batch of facts becomes guarded writes.
+ *
+ * Each backend keeps one row (document, hash, object) per call holding the merged record, the
+ * folder chosen for it, a version, and the documents rendered from it. A write goes:
+ *
+ *   1. fast path, one round trip per batch: a call whose facts in this batch all come from one
+ *      cumulative writer (the worker) is inserted when new, or replaced when the stored record
+ *      came from that same writer alone with a lower sequence (its facts are then a subset of
+ *      ours). Otherwise the backend writes nothing and reports a conflict;
+ *   2. read-merge-write for the rest: read the stored rows, merge, write back guarded by the
+ *      stored version (compare-and-swap), and retry what lost a race.
+ *
+ * A backend fills in three protected methods (and `read`, `openCalls`, `close`); adding a backend
+ * means one file implementing them, one line in select.ts and one test file.
+ *
+ * Storage knows nothing of the merge rules: the domain hands them in as a RecordModel.
  */
-import type { ArtifactKind, ArtifactRecord } from './documents.ts';
+import type { CallState, DocumentKind, RenderedDocuments } from '../contract/record.ts';
+import { BackendUnavailableError } from './errors.ts';
 
-export interface WriteOutcome {
-  /** Human-readable place the artifact lives, with no credentials in it. */
-  location: string;
-  /** False when a record with an equal or newer sequence was already stored (nothing changed). */
-  applied: boolean;
+/** The merge rules and renderers, supplied by functions/domain/model.ts. */
+export interface RecordModel {
+  merge(a: CallState, b: CallState): CallState;
+  same(a: CallState, b: CallState): boolean;
+  /** `<slug>/<timestamp>` once the record knows its room and start. */
+  chooseFolder(state: CallState): string | undefined;
+  render(state: CallState, folder: string, kinds: readonly DocumentKind[]): RenderedDocuments;
+  isFinal(state: CallState): boolean;
 }
 
-export interface StoredArtifact {
-  seq: number;
-  document: unknown;
+/** What one batch says about one call. */
+export interface CallDelta {
+  callId: string;
+  /** The merge of the batch's messages for this call. */
+  state: CallState;
+  /** Set when every message came from this one cumulative writer (enables the fast path). */
+  cumulativeWriter?: { writer: string; seq: number };
+}
+
+export interface StoredCall {
+  callId: string;
+  version: number;
+  /** '' until the record knows its room and start. */
+  folder: string;
+  state: CallState;
+  documents: RenderedDocuments;
+  /** Human-readable place, with no credentials in it. */
   location: string;
+}
+
+export interface MergeOutcome {
+  callId: string;
+  /** False when the stored record already held every fact of the delta. */
+  changed: boolean;
+  location: string;
+  /** The stored record after this write. */
+  state: CallState;
+  folder: string;
+}
+
+/** A call nobody has closed, for the sweeper. */
+export interface OpenCall {
+  callId: string;
+  roomName?: string;
+  lastFactAtMs: number;
 }
 
 export interface StorageBackend {
   /** e.g. 'postgres'; used in logs and errors. */
   readonly name: string;
-  /**
-   * Stores the records, keyed by call id and kind, never letting an older sequence replace
-   * a newer one. Records of the same call and kind in one call may appear more than once.
-   * Returns one outcome per record, in order. Throws a StorageError if the batch could not be
-   * written (retryable when the backend is unreachable).
-   */
-  write(records: readonly ArtifactRecord[]): Promise<WriteOutcome[]>;
-  /** The stored artifact for a call, or undefined. */
-  read(kind: ArtifactKind, callId: string): Promise<StoredArtifact | undefined>;
+  /** Merges each delta into its call's stored record. Throws a StorageError (retryable when the backend is unreachable). */
+  merge(deltas: readonly CallDelta[]): Promise<MergeOutcome[]>;
+  read(callId: string): Promise<StoredCall | undefined>;
+  /** Calls without an outcome whose last fact is older than `quietSinceMs`, oldest first. */
+  openCalls(quietSinceMs: number, limit: number): Promise<OpenCall[]>;
   close(): Promise<void>;
 }
 
-/** Table / collection / key prefix names, as the spec's artifact names. */
-export const COLLECTION: Record<ArtifactKind, 'call_metadata' | 'call_transcription'> = {
-  metadata: 'call_metadata',
-  transcription: 'call_transcription',
-};
-
-/**
- * Within one write, only the newest record per (kind, call) matters; the others are
- * reported as not applied. Returns the winners and a function to spread outcomes back.
- */
-export function newestPerCall(records: readonly ArtifactRecord[]): { winners: ArtifactRecord[]; winnerIndex: number[] } {
-  const best = new Map<string, number>();
-  records.forEach((record, index) => {
-    const key = `${record.kind}\u0000${record.callId}`;
-    const current = best.get(key);
-    if (current === undefined || (records[current]?.seq ?? -1) < record.seq) best.set(key, index);
-  });
-  const winnerIndex = [...best.values()].sort((a, b) => a - b);
-  return { winners: winnerIndex.map((i) => records[i] as ArtifactRecord), winnerIndex };
+export interface BackendOptions {
+  /** Which documents this location stores (the record itself is always stored). */
+  documents: readonly DocumentKind[];
+  model: RecordModel;
 }
 
-/** Expands outcomes of the winners to one outcome per input record. */
-export function spreadOutcomes(records: readonly ArtifactRecord[], winnerIndex: number[], winnerOutcomes: WriteOutcome[]): WriteOutcome[] {
-  const byKey = new Map<string, WriteOutcome>();
-  winnerIndex.forEach((recordIndex, i) => {
-    const record = records[recordIndex] as ArtifactRecord;
-    byKey.set(`${record.kind}\u0000${record.callId}`, winnerOutcomes[i] as WriteOutcome);
-  });
-  const winners = new Set(winnerIndex);
-  return records.map((record, index) => {
-    const outcome = byKey.get(`${record.kind}\u0000${record.callId}`) as WriteOutcome;
-    return winners.has(index) ? outcome : { location: outcome.location, applied: false };
-  });
+/** One row as a backend writes it, with the fields backends index. */
+export interface RowWrite {
+  callId: string;
+  folder: string;
+  state: CallState;
+  documents: RenderedDocuments;
+  roomName: string | undefined;
+  startedAtMs: number | undefined;
+  lastFactAtMs: number;
+  final: boolean;
+  /** The only writer of the record, or null once several wrote to it. */
+  soleWriter: string | null;
+  /** That writer's sequence (0 when there are several). */
+  writerSeq: number;
+}
+
+export type FastResult = 'applied' | 'duplicate' | 'conflict';
+
+/** Read-merge-write rounds before a batch gives up (only when other writers keep winning). */
+const MAX_ROUNDS = 8;
+
+/** Table / collection / key prefix names. */
+export const RECORDS = 'call_records';
+
+export abstract class MergingBackend implements StorageBackend {
+  abstract readonly name: string;
+  protected readonly documents: readonly DocumentKind[];
+  protected readonly model: RecordModel;
+
+  constructor(options: BackendOptions) {
+    this.documents = options.documents;
+    this.model = options.model;
+  }
+
+  /**
+   * Per row, atomically: insert when absent (version 1); replace (version + 1) when the stored
+   * row's sole writer is `row.soleWriter` with a lower sequence and the same folder; report
+   * 'duplicate' when that writer's stored sequence is equal or higher; otherwise write nothing
+   * and report 'conflict'. One round trip for the whole batch where the server allows.
+   */
+  protected abstract writeIfSoleWriter(rows: readonly RowWrite[]): Promise<FastResult[]>;
+  /** The stored rows of these calls (absent ones left out). */
+  protected abstract readRows(callIds: readonly string[]): Promise<Map<string, StoredCall>>;
+  /**
+   * Per row, atomically: with `expected` undefined insert only when absent; otherwise replace
+   * only when the stored version equals `expected` (the new version is expected + 1).
+   * Resolves one boolean per row: written or not.
+   */
+  protected abstract writeIfVersion(rows: readonly { row: RowWrite; expected: number | undefined }[]): Promise<boolean[]>;
+
+  abstract read(callId: string): Promise<StoredCall | undefined>;
+  abstract openCalls(quietSinceMs: number, limit: number): Promise<OpenCall[]>;
+  abstract close(): Promise<void>;
+  /** Where a call's record lives, for outcomes and logs. */
+  protected abstract locate(callId: string, folder: string): string;
+
+  protected row(callId: string, state: CallState, folder: string): RowWrite {
+    const only = Object.entries(state.writers);
+    const [first] = only;
+    const sole = only.length === 1 && first ? first : undefined;
+    return {
+      callId,
+      folder,
+      state,
+      documents: folder ? this.model.render(state, folder, this.documents) : {},
+      roomName: state.roomName,
+      startedAtMs: state.startedAtMs,
+      lastFactAtMs: state.lastFactAtMs,
+      final: this.model.isFinal(state),
+      soleWriter: sole ? sole[0] : null,
+      writerSeq: sole ? sole[1] : 0,
+    };
+  }
+
+  async merge(deltas: readonly CallDelta[]): Promise<MergeOutcome[]> {
+    // One delta per call: a batch may name a call more than once.
+    const byCall = new Map<string, CallDelta>();
+    for (const delta of deltas) {
+      const current = byCall.get(delta.callId);
+      if (!current) byCall.set(delta.callId, delta);
+      else {
+        const same = current.cumulativeWriter && delta.cumulativeWriter && current.cumulativeWriter.writer === delta.cumulativeWriter.writer;
+        byCall.set(delta.callId, {
+          callId: delta.callId,
+          state: this.model.merge(current.state, delta.state),
+          cumulativeWriter: same ? { writer: delta.cumulativeWriter!.writer, seq: Math.max(current.cumulativeWriter!.seq, delta.cumulativeWriter!.seq) } : undefined,
+        });
+      }
+    }
+    const results = new Map<string, MergeOutcome>();
+
+    // 1. Fast path.
+    const fast = [...byCall.values()].flatMap((delta) => {
+      const folder = this.model.chooseFolder(delta.state);
+      return delta.cumulativeWriter && folder ? [{ delta, row: this.row(delta.callId, delta.state, folder) }] : [];
+    });
+    if (fast.length > 0) {
+      const outcomes = await this.writeIfSoleWriter(fast.map((f) => f.row));
+      fast.forEach(({ delta, row }, i) => {
+        const outcome = outcomes[i];
+        if (outcome === 'applied' || outcome === 'duplicate') {
+          // Same sole writer: the stored facts are a subset of ours (or ours of theirs, for a duplicate).
+          results.set(delta.callId, { callId: delta.callId, changed: outcome === 'applied', location: this.locate(delta.callId, row.folder), state: delta.state, folder: row.folder });
+        }
+      });
+    }
+
+    // 2. Read-merge-write for everything else.
+    let pending = [...byCall.values()].filter((delta) => !results.has(delta.callId));
+    for (let round = 0; pending.length > 0; round++) {
+      if (round === MAX_ROUNDS) throw new BackendUnavailableError(this.name, `${this.name}: records kept changing under concurrent writers; try again`);
+      const stored = await this.readRows(pending.map((d) => d.callId));
+      const writes: { delta: CallDelta; row: RowWrite; expected: number | undefined }[] = [];
+      for (const delta of pending) {
+        const current = stored.get(delta.callId);
+        const merged = current ? this.model.merge(current.state, delta.state) : delta.state;
+        if (current && this.model.same(merged, current.state) && (current.folder || !this.model.chooseFolder(merged))) {
+          results.set(delta.callId, { callId: delta.callId, changed: false, location: current.location, state: current.state, folder: current.folder });
+          continue;
+        }
+        // The folder is chosen once: by the first write that knew the room and the start.
+        const folder = current?.folder || this.model.chooseFolder(merged) || '';
+        writes.push({ delta, row: this.row(delta.callId, merged, folder), expected: current?.version });
+      }
+      const written = writes.length > 0 ? await this.writeIfVersion(writes.map(({ row, expected }) => ({ row, expected }))) : [];
+      writes.forEach(({ delta, row }, i) => {
+        if (written[i]) results.set(delta.callId, { callId: delta.callId, changed: true, location: this.locate(delta.callId, row.folder), state: row.state, folder: row.folder });
+      });
+      pending = pending.filter((delta) => !results.has(delta.callId));
+    }
+    return deltas.map((delta) => results.get(delta.callId) as MergeOutcome);
+  }
 }

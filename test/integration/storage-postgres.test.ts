@@ -1,18 +1,16 @@
 /**
  * PostgreSQL backend against the real server. Everything runs in a schema of its own
- * (selected through the URL's `options=-c search_path=...`), so the tables are really created
+ * (selected through the URL's `options=-c search_path=...`), so the table is really created
  * on first use and nothing clashes with other test files.
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { metadataRecord, transcriptionRecord } from '../../functions/storage/documents.ts';
+import { deltasOf } from '../../functions/domain/persist.ts';
 import { PostgresBackend } from '../../functions/storage/postgres.ts';
-import { describeBackendConformance } from '../support/backend-conformance.ts';
+import { BOTH, describeBackendConformance, workerMessage } from '../support/backend-conformance.ts';
 import { requireServer, SERVERS } from '../support/servers.ts';
-import { buildSnapshot } from '../support/snapshots.ts';
 
-const TZ = 'Asia/Kolkata';
 const SCHEMA = `calldata_it_${randomUUID().replaceAll('-', '')}`;
 const schemas = [SCHEMA];
 
@@ -56,7 +54,7 @@ afterAll(async () => {
 describeBackendConformance({
   name: 'postgres',
   location: async () => withSchema(await requireServer('postgres'), SCHEMA),
-  create: (location) => new PostgresBackend(location),
+  create: (location, options) => new PostgresBackend(location, options),
   serverPort: SERVERS.postgres.port,
   viaPort,
 });
@@ -65,130 +63,86 @@ describe('postgres backend specifics', () => {
   let backend: PostgresBackend;
 
   beforeAll(async () => {
-    backend = new PostgresBackend(withSchema(await requireServer('postgres'), SCHEMA));
+    backend = new PostgresBackend(withSchema(await requireServer('postgres'), SCHEMA), BOTH);
   });
   afterAll(async () => {
     await backend?.close();
   });
 
-  it('creates both tables on first use with call_id as primary key and a jsonb document', async () => {
+  it('creates call_records on first use with call_id as primary key and jsonb documents', async () => {
     // Prepare: an empty schema and a backend pointed at it
     const schema = `calldata_it_${randomUUID().replaceAll('-', '')}`;
     schemas.push(schema);
     await createSchema(schema);
-    const fresh = new PostgresBackend(withSchema(await requireServer('postgres'), schema));
+    const fresh = new PostgresBackend(withSchema(await requireServer('postgres'), schema), BOTH);
     try {
       // Act
-      const outcomes = await fresh.write([metadataRecord(buildSnapshot({}), TZ)]);
+      const [outcome] = await fresh.merge(deltasOf([workerMessage(`RM_${randomUUID().slice(0, 8)}`, 1)]));
       // Assess
-      expect(outcomes[0]?.applied).toBe(true);
+      expect(outcome?.changed).toBe(true);
       const columns = await admin((client) =>
-        client.query<{ table_name: string; column_name: string; data_type: string }>(
-          `SELECT table_name, column_name, data_type FROM information_schema.columns
-           WHERE table_schema = $1 AND column_name IN ('call_id', 'document') ORDER BY table_name, column_name`,
+        client.query<{ column_name: string; data_type: string }>(
+          `SELECT column_name, data_type FROM information_schema.columns
+           WHERE table_schema = $1 AND table_name = 'call_records' AND column_name IN ('call_id', 'state', 'metadata', 'transcription') ORDER BY column_name`,
           [schema],
         ),
       );
       expect(columns.rows).toEqual([
-        { table_name: 'call_metadata', column_name: 'call_id', data_type: 'text' },
-        { table_name: 'call_metadata', column_name: 'document', data_type: 'jsonb' },
-        { table_name: 'call_transcription', column_name: 'call_id', data_type: 'text' },
-        { table_name: 'call_transcription', column_name: 'document', data_type: 'jsonb' },
-      ]);
-      const keys = await admin((client) =>
-        client.query<{ table_name: string; column_name: string }>(
-          `SELECT k.table_name, k.column_name FROM information_schema.table_constraints c
-           JOIN information_schema.key_column_usage k ON k.constraint_name = c.constraint_name AND k.table_schema = c.table_schema
-           WHERE c.table_schema = $1 AND c.constraint_type = 'PRIMARY KEY' ORDER BY k.table_name`,
-          [schema],
-        ),
-      );
-      expect(keys.rows).toEqual([
-        { table_name: 'call_metadata', column_name: 'call_id' },
-        { table_name: 'call_transcription', column_name: 'call_id' },
+        { column_name: 'call_id', data_type: 'text' },
+        { column_name: 'metadata', data_type: 'jsonb' },
+        { column_name: 'state', data_type: 'jsonb' },
+        { column_name: 'transcription', data_type: 'jsonb' },
       ]);
     } finally {
       await fresh.close();
     }
   });
 
-  it('leaves the tables intact and stores an SQL-injection room name verbatim', async () => {
+  it('leaves the table intact and stores an SQL-injection room name verbatim', async () => {
     // Prepare
-    const roomName = "room'; DROP TABLE call_metadata; --";
-    const snapshot = buildSnapshot({ roomName });
+    const roomName = "room'; DROP TABLE call_records; --";
+    const callId = `RM_${randomUUID().slice(0, 12)}`;
     // Act
-    await backend.write([metadataRecord(snapshot, TZ), transcriptionRecord(snapshot, TZ)]);
+    await backend.merge(deltasOf([workerMessage(callId, 1, { roomName })]));
     // Assess: the row holds the name as data, in the column and in the document
     const stored = await admin((client) =>
-      client.query<{ room_name: string; doc_room: string }>(
-        `SELECT room_name, document->>'room_name' AS doc_room FROM ${SCHEMA}.call_metadata WHERE call_id = $1`,
-        [snapshot.callId],
-      ),
+      client.query<{ room_name: string; doc_room: string }>(`SELECT room_name, metadata->>'room_name' AS doc_room FROM ${SCHEMA}.call_records WHERE call_id = $1`, [callId]),
     );
     expect(stored.rows).toEqual([{ room_name: roomName, doc_room: roomName }]);
-    const tables = await admin((client) =>
-      client.query<{ present: number }>(`SELECT count(to_regclass(name))::int AS present FROM unnest($1::text[]) AS name`, [
-        [`${SCHEMA}.call_metadata`, `${SCHEMA}.call_transcription`],
-      ]),
-    );
-    expect(tables.rows[0]?.present).toBe(2);
   });
 
-  it('keeps a document with NUL and unpaired surrogates queryable as jsonb and reads it back exactly', async () => {
+  it('keeps a record with NUL and unpaired surrogates queryable as jsonb and reads it back exactly', async () => {
     // Prepare: characters jsonb rejects, and the escape mark itself, which must survive too
-    const roomName = 'nul\u0000byte \uE000 mark';
-    const snapshot = buildSnapshot({
-      roomName,
-      conversation: [{ role: 'user', content: 'cut emoji \ud83d and \u0000', interrupted: false, timestampMs: Date.UTC(2026, 0, 1) }],
+    const callId = `RM_${randomUUID().slice(0, 12)}`;
+    const message = workerMessage(callId, 1, {
+      roomName: 'nul\u0000byte \uE000 mark',
+      items: [{ id: 'x', role: 'user', content: 'cut emoji \ud83d and \u0000', interrupted: false, timestampMs: Date.UTC(2026, 0, 1) }],
     });
-    const record = transcriptionRecord(snapshot, TZ);
     // Act
-    const [outcome] = await backend.write([record]);
-    // Assess: stored as jsonb (the status is plain), read back verbatim
-    expect(outcome?.applied).toBe(true);
+    await backend.merge(deltasOf([message]));
+    // Assess
     const stored = await admin((client) =>
-      client.query<{ kind: string; escaped: boolean }>(
-        `SELECT jsonb_typeof(document) AS kind, document_escaped AS escaped FROM ${SCHEMA}.call_transcription WHERE call_id = $1`,
-        [snapshot.callId],
-      ),
+      client.query<{ kind: string; escaped: boolean }>(`SELECT jsonb_typeof(transcription) AS kind, escaped FROM ${SCHEMA}.call_records WHERE call_id = $1`, [callId]),
     );
     expect(stored.rows).toEqual([{ kind: 'object', escaped: true }]);
-    expect((await backend.read('transcription', snapshot.callId))?.document).toEqual(record.document);
+    const read = await backend.read(callId);
+    expect(read?.state.roomName).toBe('nul\u0000byte \uE000 mark');
+    expect(read?.documents.transcription?.conversation[0]?.content).toBe('cut emoji \ud83d and \u0000');
   });
 
-  it('writes each kind of a batch with one INSERT statement', async () => {
-    // Prepare: five calls, both kinds, and a spy on every statement the driver sends
-    const snapshots = Array.from({ length: 5 }, () => buildSnapshot({ turns: 1 }));
-    const records = snapshots.flatMap((s) => [metadataRecord(s, TZ), transcriptionRecord(s, TZ)]);
-    await backend.read('metadata', 'warm-up'); // tables and connection ready, so only the write is counted
+  it('one writer per call: a batch of updates of stored calls is one statement, one round trip', async () => {
+    // Prepare: ten stored calls, then their next snapshots; a spy on every statement sent
+    const ids = Array.from({ length: 10 }, () => `RM_${randomUUID().slice(0, 12)}`);
+    await backend.merge(deltasOf(ids.map((id) => workerMessage(id, 1))));
     const spy = vi.spyOn(Client.prototype, 'query');
     try {
       // Act
-      const outcomes = await backend.write(records);
+      const outcomes = await backend.merge(deltasOf(ids.map((id) => workerMessage(id, 2))));
       // Assess
-      expect(outcomes.every((o) => o.applied)).toBe(true);
-      const inserts = spy.mock.calls.map(([query]) => (typeof query === 'string' ? query : (query as { text?: string }).text ?? '')).filter((text) => /^\s*INSERT/i.test(text));
-      expect(inserts).toHaveLength(2);
+      expect(outcomes.every((o) => o.changed)).toBe(true);
+      expect(spy).toHaveBeenCalledTimes(1);
     } finally {
       spy.mockRestore();
-    }
-  });
-
-  it('reports exactly one of two concurrent writers of the same snapshot as applied', async () => {
-    // Prepare: two independent backends (two Lambda containers) and ten fresh calls
-    const other = new PostgresBackend(withSchema(await requireServer('postgres'), SCHEMA));
-    try {
-      const snapshots = Array.from({ length: 10 }, () => buildSnapshot({}));
-      // Act: both deliver every snapshot at the same time
-      const results = await Promise.all(
-        snapshots.map((s) => Promise.all([backend.write([metadataRecord(s, TZ)]), other.write([metadataRecord(s, TZ)])])),
-      );
-      // Assess
-      for (const [first, second] of results) {
-        expect([first[0]?.applied, second[0]?.applied].filter(Boolean)).toHaveLength(1);
-      }
-    } finally {
-      await other.close();
     }
   });
 });

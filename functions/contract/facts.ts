@@ -1,0 +1,274 @@
+/**
+ * Contract version 2: every party that knows something about a call (the worker's job, a
+ * re-dispatched job, the webhook, the recording function, the sweeper) sends **facts**, and
+ * the stored record is the merge of all facts ever received (functions/domain/merge.ts).
+ *
+ * A message names its writer and the writer's sequence number. A writer that marks its
+ * messages `cumulative` promises that each message holds every fact of its earlier ones (the
+ * worker does: it always sends its whole view); storage uses that for a one-round-trip write
+ * while the stored record came from that writer alone. Times are epoch milliseconds; formatting
+ * into TIMEZONE happens only when documents are rendered.
+ *
+ * Version-1 snapshots still in queues are read and upgraded (upgradeV1).
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { InvalidSnapshotError, UnsupportedVersionError } from './errors.ts';
+import { parseSnapshot, MAX_WIRE_BYTES, CALL_ID_PATTERN, conversationRefSchema, type Snapshot } from './snapshot.ts';
+import {
+  EGRESS_STATUSES,
+  END_SOURCES,
+  FINAL_STATUSES,
+  OUTCOME_SOURCES,
+  RECORDING_ACTIONS,
+  WORKER_MESSAGE_KINDS,
+  type FinalStatus,
+} from './vocabulary.ts';
+
+export const MESSAGE_VERSION = 2 as const;
+export { MAX_WIRE_BYTES, CALL_ID_PATTERN };
+
+const epochMs = z.number().int().nonnegative().max(8_640_000_000_000_000);
+const text = (max: number) => z.string().max(max);
+
+/** Writer ids go into keys and columns: a safe alphabet. */
+export const WRITER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$/;
+
+export const conversationItemSchema = z.object({
+  /** Stable across snapshots and workers: the agents ChatMessage id, or derived (deriveItemId). */
+  id: z.string().min(1).max(256),
+  role: z.enum(['user', 'assistant']),
+  content: z.string().max(1_000_000),
+  interrupted: z.boolean().default(false),
+  timestampMs: epochMs,
+});
+export type ConversationItem = z.infer<typeof conversationItemSchema>;
+
+/** A value and when it was observed: the newest observation wins (ties: the larger value). */
+const observed = <T extends z.ZodType<string>>(value: T) => z.object({ value, atMs: epochMs });
+export type Observed<T extends string = string> = { value: T; atMs: number };
+
+export const egressFactSchema = z.object({
+  status: z.enum(EGRESS_STATUSES),
+  atMs: epochMs,
+  /** Object key the egress writes (the call's folder + `call_<room>_<timestamp>.ogg`). */
+  key: text(1024).optional(),
+  bucket: text(63).optional(),
+  error: text(2_000).optional(),
+  sizeBytes: z.number().int().nonnegative().optional(),
+  durationMs: z.number().int().nonnegative().optional(),
+});
+export type EgressFact = z.infer<typeof egressFactSchema>;
+
+export const recordingFactsSchema = z.object({
+  /** The worker ran with CALL_RECORDING=true. */
+  requested: z.literal(true).optional(),
+  /** The bucket the worker was configured with (the recording function's own bucket wins). */
+  bucket: text(63).optional(),
+  /** Per egress id, the furthest status reached. */
+  egress: z.record(z.string().min(1).max(128), egressFactSchema).optional(),
+  /** The egress could not be started (after bounded retries). */
+  startError: z.object({ atMs: epochMs, error: text(2_000) }).optional(),
+  /** The recording of a call not answered was moved out of the call's folder. */
+  discardedAtMs: epochMs.optional(),
+  /** ... and moved back, because an answer fact arrived after the discard. */
+  restoredAtMs: epochMs.optional(),
+});
+export type RecordingFacts = z.infer<typeof recordingFactsSchema>;
+
+export const callFactsSchema = z.object({
+  /** Untrusted: kept verbatim in documents, never used raw in paths or queries. */
+  roomName: z.string().min(1).max(4_096).optional(),
+  startedAtMs: epochMs.optional(),
+  direction: observed(z.enum(['inbound', 'outbound'])).optional(),
+  inboundTrunkId: observed(text(256)).optional(),
+  outboundTrunkId: observed(text(256)).optional(),
+  agentNumber: observed(text(256)).optional(),
+  userNumber: observed(text(256)).optional(),
+  /** LiveKit's SIP call id (`sip.callID`). */
+  sipCallId: observed(text(256)).optional(),
+  /** Set once anyone saw the call answered; answered never goes back. */
+  answeredAtMs: epochMs.optional(),
+  /** A candidate end of the call and who saw it (END_SOURCES ranks them). */
+  ended: z.object({ atMs: epochMs, source: z.enum(END_SOURCES), reason: text(512).optional() }).optional(),
+  /** The final outcome; an inferred one (webhook, sweeper) names no status: it follows `answered`. */
+  outcome: z
+    .object({ source: z.enum(OUTCOME_SOURCES), atMs: epochMs, status: z.enum(FINAL_STATUSES).optional(), reason: text(512).optional() })
+    .optional(),
+  recording: recordingFactsSchema.optional(),
+  /** Transcript items; the stored transcript is their union by id. */
+  conversation: z.array(conversationItemSchema).max(200_000).optional(),
+});
+export type CallFacts = z.infer<typeof callFactsSchema>;
+
+export const MESSAGE_KINDS = [...WORKER_MESSAGE_KINDS, 'webhook', 'recording', 'sweeper'] as const;
+export type MessageKind = (typeof MESSAGE_KINDS)[number];
+
+export const factMessageSchema = z
+  .object({
+    v: z.literal(MESSAGE_VERSION),
+    kind: z.enum(MESSAGE_KINDS),
+    callId: z.string().regex(CALL_ID_PATTERN, 'callId must be 1-128 of [A-Za-z0-9_.-]'),
+    writer: z.string().regex(WRITER_PATTERN, 'writer must be 1-200 of [A-Za-z0-9_.:@-]'),
+    seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    /** Each message of this writer holds all facts of its earlier ones. */
+    cumulative: z.boolean().default(false),
+    sentAtMs: epochMs,
+    facts: callFactsSchema,
+    /** The conversation, when too large for one message, by reference to S3. */
+    conversationRef: conversationRefSchema.optional(),
+  })
+  .refine((m) => !(m.facts.conversation && m.conversationRef), { message: 'facts.conversation and conversationRef are mutually exclusive' });
+export type FactMessage = z.infer<typeof factMessageSchema>;
+export type FactMessageInput = z.input<typeof factMessageSchema>;
+
+/** What the persist path asks the recording function to do (a message on the recording queue). */
+export const recordingCommandSchema = z.object({
+  v: z.literal(MESSAGE_VERSION),
+  type: z.literal('recording'),
+  action: z.enum(RECORDING_ACTIONS),
+  callId: z.string().regex(CALL_ID_PATTERN),
+  roomName: z.string().min(1).max(4_096),
+  /** Where the recording is (or goes): the call's folder, chosen once by the stored record. */
+  key: text(1024).min(1),
+  bucket: text(63).optional(),
+  /** Egress ids known for the call (to stop or wait for). */
+  egressIds: z.array(z.string().max(128)).max(16).default([]),
+  issuedAtMs: epochMs,
+});
+export type RecordingCommand = z.infer<typeof recordingCommandSchema>;
+export type RecordingCommandInput = z.input<typeof recordingCommandSchema>;
+
+function issues(error: z.ZodError): string[] {
+  return error.issues.slice(0, 10).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+}
+
+function parseJson(body: string): unknown {
+  if (Buffer.byteLength(body, 'utf8') > MAX_WIRE_BYTES) throw new InvalidSnapshotError(`message body exceeds ${MAX_WIRE_BYTES} bytes`);
+  try {
+    return JSON.parse(body) as unknown;
+  } catch (cause) {
+    throw new InvalidSnapshotError('message body is not JSON', [], { cause });
+  }
+}
+
+function versionOf(value: unknown): unknown {
+  return typeof value === 'object' && value !== null && 'v' in value ? (value as { v: unknown }).v : undefined;
+}
+
+/** A stable id for a transcript item that has none: its content's hash plus its occurrence. */
+export function deriveItemId(item: { role: string; timestampMs: number; content: string }, occurrence = 0): string {
+  const hash = createHash('sha256').update(`${item.role}\u0000${item.timestampMs}\u0000${item.content}`, 'utf8').digest('hex').slice(0, 24);
+  return `d_${hash}_${occurrence}`;
+}
+
+/** Gives every item an id, deriving one where missing (equal items get distinct occurrences). */
+export function withItemIds<T extends { role: 'user' | 'assistant'; timestampMs: number; content: string; interrupted?: boolean; id?: string }>(
+  items: readonly T[],
+): ConversationItem[] {
+  const seen = new Map<string, number>();
+  return items.map((item) => {
+    let id = item.id;
+    if (!id) {
+      const base = deriveItemId(item);
+      const occurrence = seen.get(base) ?? 0;
+      seen.set(base, occurrence + 1);
+      id = occurrence === 0 ? base : deriveItemId(item, occurrence);
+    }
+    return { id, role: item.role, content: item.content, interrupted: item.interrupted === true, timestampMs: item.timestampMs };
+  });
+}
+
+/** Writer id of version-1 snapshots (the worker of that version; they are cumulative by seq). */
+export const V1_WRITER = 'v1-worker';
+
+/** A version-1 snapshot as the facts it states. */
+export function upgradeV1(snapshot: Snapshot): FactMessage {
+  const { call } = snapshot;
+  const at = snapshot.sentAtMs;
+  const seen = <T extends string>(value: T | undefined): Observed<T> | undefined => (value ? { value, atMs: at } : undefined);
+  const final = snapshot.kind === 'ended' || snapshot.kind === 'unanswered';
+  const status = (FINAL_STATUSES as readonly string[]).includes(call.status) ? (call.status as FinalStatus) : undefined;
+  const facts: CallFacts = {
+    roomName: call.roomName,
+    startedAtMs: call.startedAtMs,
+    direction: { value: call.direction, atMs: at },
+    inboundTrunkId: seen(call.inboundTrunkId),
+    outboundTrunkId: seen(call.outboundTrunkId),
+    agentNumber: seen(call.agentNumber),
+    userNumber: seen(call.userNumber),
+    sipCallId: seen(call.sipCallId),
+    answeredAtMs: call.answered ? (call.answeredAtMs ?? call.startedAtMs) : undefined,
+    ended: final && call.endedAtMs !== undefined ? { atMs: call.endedAtMs, source: 'worker', reason: call.endReason } : undefined,
+    outcome: final ? { source: 'worker', atMs: call.endedAtMs ?? at, status: status ?? 'failed', reason: call.endReason } : undefined,
+    recording: snapshot.recording ? { requested: true, bucket: snapshot.recording.bucket } : undefined,
+    conversation: snapshot.conversation ? withItemIds(snapshot.conversation) : undefined,
+  };
+  return factMessageSchema.parse({
+    v: MESSAGE_VERSION,
+    kind: snapshot.kind,
+    callId: snapshot.callId,
+    writer: V1_WRITER,
+    seq: snapshot.seq,
+    cumulative: true,
+    sentAtMs: at,
+    facts: JSON.parse(JSON.stringify(facts)) as unknown,
+    conversationRef: snapshot.conversationRef,
+  });
+}
+
+/** Validates an already-parsed value of either version. Throws InvalidSnapshotError / UnsupportedVersionError. */
+export function parseMessage(value: unknown): FactMessage {
+  const v = versionOf(value);
+  if (v === 1) return upgradeV1(parseSnapshot(value));
+  if (v !== MESSAGE_VERSION) throw new UnsupportedVersionError(v);
+  const result = factMessageSchema.safeParse(value);
+  if (!result.success) throw new InvalidSnapshotError('invalid fact message', issues(result.error));
+  return result.data;
+}
+
+/** Decodes a wire body (an SQS message body) of either version. */
+export function decodeMessage(body: string): FactMessage {
+  return parseMessage(parseJson(body));
+}
+
+/** Validates and serializes; producers call this so nothing invalid leaves them. */
+export function encodeMessage(message: FactMessageInput): string {
+  const result = factMessageSchema.safeParse(message);
+  if (!result.success) throw new InvalidSnapshotError('invalid fact message', issues(result.error));
+  return JSON.stringify(result.data);
+}
+
+export function encodeRecordingCommand(command: RecordingCommandInput): string {
+  return JSON.stringify(recordingCommandSchema.parse(command));
+}
+
+/**
+ * A recording-queue body: a v2 command, or a v1 snapshot (started / unanswered / ended) that
+ * was queued before the upgrade, read as the command it meant.
+ */
+export function decodeRecordingCommand(body: string): RecordingCommand | undefined {
+  const value = parseJson(body);
+  const v = versionOf(value);
+  if (v === 1) {
+    const snapshot = parseSnapshot(value);
+    if (!snapshot.recording) return undefined;
+    const action = snapshot.kind === 'started' ? 'start' : snapshot.kind === 'unanswered' ? 'discard' : snapshot.kind === 'ended' ? 'finish' : undefined;
+    if (!action) return undefined;
+    return recordingCommandSchema.parse({
+      v: MESSAGE_VERSION,
+      type: 'recording',
+      action,
+      callId: snapshot.callId,
+      roomName: snapshot.call.roomName,
+      key: snapshot.recording.key,
+      bucket: snapshot.recording.bucket,
+      egressIds: snapshot.recording.egressId ? [snapshot.recording.egressId] : [],
+      issuedAtMs: snapshot.sentAtMs,
+    });
+  }
+  if (v !== MESSAGE_VERSION) throw new UnsupportedVersionError(v);
+  const result = recordingCommandSchema.safeParse(value);
+  if (!result.success) throw new InvalidSnapshotError('invalid recording command', issues(result.error));
+  return result.data;
+}

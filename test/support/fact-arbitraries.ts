@@ -1,0 +1,144 @@
+/**
+ * fast-check generators of what the parties of one call say: two workers' jobs (the second a
+ * re-dispatch), the webhook, the recording function and the sweeper. Used by the pure merge
+ * property test and by the per-backend property tests.
+ */
+import fc from 'fast-check';
+import { MESSAGE_VERSION, type CallFacts, type ConversationItem, type FactMessage } from '../../functions/contract/facts.ts';
+import { END_SOURCES, FINAL_STATUSES, EGRESS_STATUSES } from '../../functions/contract/vocabulary.ts';
+
+const START = Date.UTC(2026, 10, 23, 19, 18, 38, 120);
+
+export interface Scenario {
+  callId: string;
+  messages: FactMessage[];
+}
+
+function message(callId: string, writer: string, seq: number, kind: FactMessage['kind'], cumulative: boolean, sentAtMs: number, facts: CallFacts): FactMessage {
+  return { v: MESSAGE_VERSION, kind, callId, writer, seq, cumulative, sentAtMs, facts: JSON.parse(JSON.stringify(facts)) as CallFacts };
+}
+
+const text = fc.string({ maxLength: 12 });
+
+const itemArb = (prefix: string) =>
+  fc.record({
+    id: fc.integer({ min: 0, max: 30 }).map((n) => `${prefix}${n}`),
+    role: fc.constantFrom('user' as const, 'assistant' as const),
+    content: text,
+    interrupted: fc.boolean(),
+    timestampMs: fc.integer({ min: START, max: START + 120_000 }),
+  });
+
+/**
+ * One worker job's messages: cumulative snapshots of its growing view. `steps` decides, per
+ * message, how many new items it adds and whether the answer or the end happened by then.
+ */
+function workerArb(callId: string, writer: string, roomName: string, offsetMs: number) {
+  return fc
+    .record({
+      items: fc.uniqueArray(itemArb(`${writer}-`), { selector: (i) => i.id, maxLength: 8 }),
+      count: fc.integer({ min: 1, max: 5 }),
+      answerAt: fc.option(fc.integer({ min: 0, max: 4 }), { nil: undefined }),
+      finalAt: fc.option(fc.integer({ min: 0, max: 4 }), { nil: undefined }),
+      status: fc.constantFrom(...FINAL_STATUSES),
+      userNumber: fc.constantFrom('+14155550100', '+919876543210'),
+      startSkewMs: fc.integer({ min: -2_000, max: 2_000 }),
+    })
+    .map(({ items, count, answerAt, finalAt, status, userNumber, startSkewMs }) => {
+      const messages: FactMessage[] = [];
+      for (let step = 0; step < count; step++) {
+        const at = START + offsetMs + step * 2_000;
+        const answered = answerAt !== undefined && step >= answerAt;
+        const final = finalAt !== undefined && step >= finalAt && step === count - 1;
+        const conversation: ConversationItem[] = answered ? items.slice(0, Math.ceil(((step + 1) * items.length) / count)) : [];
+        messages.push(
+          message(callId, writer, step + 1, step === 0 ? 'started' : final ? (answered ? 'ended' : 'unanswered') : 'progress', true, at, {
+            roomName,
+            startedAtMs: START + startSkewMs,
+            direction: { value: 'inbound', atMs: START + offsetMs },
+            userNumber: { value: userNumber, atMs: at },
+            ...(answered ? { answeredAtMs: START + offsetMs + (answerAt ?? 0) * 2_000 } : {}),
+            ...(final
+              ? {
+                  ended: { atMs: at, source: 'worker' as const, reason: 'caller hung up' },
+                  outcome: { source: 'worker' as const, atMs: at, status: answered ? 'completed' : status },
+                }
+              : {}),
+            recording: { requested: true, bucket: 'recordings' },
+            ...(answered ? { conversation } : {}),
+          }),
+        );
+      }
+      return messages;
+    });
+}
+
+/** Facts the webhook, the recording function and the sweeper contribute (each message its own writer). */
+function othersArb(callId: string, roomName: string) {
+  const webhook = fc.oneof(
+    fc.integer({ min: 0, max: 60_000 }).map((d) =>
+      message(callId, `webhook:pl-${d}`, 1, 'webhook', false, START + d, { roomName, startedAtMs: START, ended: { atMs: START + d, source: 'participant_left', reason: 'sip participant left' } }),
+    ),
+    fc.integer({ min: 20_000, max: 90_000 }).map((d) =>
+      message(callId, `webhook:rf-${d}`, 1, 'webhook', false, START + d, {
+        roomName,
+        startedAtMs: START,
+        ended: { atMs: START + d, source: 'room_finished' },
+        outcome: { source: 'webhook', atMs: START + d, reason: 'worker lost' },
+      }),
+    ),
+  );
+  const recording = fc.oneof(
+    fc.record({ id: fc.constantFrom('EG_a', 'EG_b'), status: fc.constantFrom(...EGRESS_STATUSES), size: fc.option(fc.nat(10_000), { nil: undefined }), d: fc.nat(90_000) }).map(({ id, status, size, d }) =>
+      message(callId, `recording:${id}-${status}-${d}`, 1, 'recording', false, START + d, {
+        recording: { egress: { [id]: { status, atMs: START + d, key: `room/${callId}/call.ogg`, ...(size === undefined ? {} : { sizeBytes: size }) } } },
+      }),
+    ),
+    fc.nat(90_000).map((d) => message(callId, `recording:discard-${d}`, 1, 'recording', false, START + d, { recording: { discardedAtMs: START + d } })),
+    fc.nat(90_000).map((d) => message(callId, `recording:restore-${d}`, 1, 'recording', false, START + d, { recording: { restoredAtMs: START + d } })),
+    fc.nat(90_000).map((d) => message(callId, `recording:error-${d}`, 1, 'recording', false, START + d, { recording: { startError: { atMs: START + d, error: 'egress unavailable' } } })),
+  );
+  const sweeper = fc.integer({ min: 30_000, max: 600_000 }).map((d) =>
+    message(callId, `sweeper:${d}`, 1, 'sweeper', false, START + d, {
+      ended: { atMs: START + d - 30_000, source: END_SOURCES[3] },
+      outcome: { source: 'sweeper', atMs: START + d, reason: 'worker lost' },
+    }),
+  );
+  return fc.array(fc.oneof(webhook, recording, sweeper), { maxLength: 6 });
+}
+
+/** Every message one call's parties send, in send order per writer. */
+export function scenarioArb(callId: string, roomName = 'sip-room-1'): fc.Arbitrary<Scenario> {
+  return fc
+    .record({
+      first: workerArb(callId, 'job:AJ_first', roomName, 0),
+      second: fc.option(workerArb(callId, 'job:AJ_second', roomName, 30_000), { nil: undefined }),
+      others: othersArb(callId, roomName),
+    })
+    .map(({ first, second, others }) => ({ callId, messages: [...first, ...(second ?? []), ...others] }));
+}
+
+/**
+ * A delivery schedule for a scenario: the messages shuffled, some duplicated, cut into
+ * batches. Each batch is what one persist invocation receives.
+ */
+export function deliveryArb(scenario: Scenario): fc.Arbitrary<FactMessage[][]> {
+  const n = scenario.messages.length;
+  return fc
+    .record({
+      order: fc.shuffledSubarray([...Array(n).keys()], { minLength: n, maxLength: n }),
+      duplicates: fc.array(fc.nat(Math.max(0, n - 1)), { maxLength: 4 }),
+      cuts: fc.array(fc.nat(n + 4), { maxLength: 4 }),
+    })
+    .map(({ order, duplicates, cuts }) => {
+      const sequence = [...order, ...duplicates].map((i) => scenario.messages[i] as FactMessage);
+      const points = [...new Set(cuts.filter((c) => c > 0 && c < sequence.length))].sort((a, b) => a - b);
+      const batches: FactMessage[][] = [];
+      let from = 0;
+      for (const point of [...points, sequence.length]) {
+        if (point > from) batches.push(sequence.slice(from, point));
+        from = point;
+      }
+      return batches;
+    });
+}
