@@ -39,6 +39,8 @@ export interface Config {
   deadLetterDir: string;
   /** How long the worker waits for a SIP participant to answer. */
   answerTimeoutMs: number;
+  /** The sweeper closes a call whose room is gone and whose last fact is older than this. */
+  sweepAfterMs: number;
   warnings: string[];
 }
 
@@ -99,6 +101,7 @@ export function loadConfig(env: Env = process.env): Config {
     offloadThresholdBytes: readInteger(env, 'CALLDATA_OFFLOAD_BYTES', 256 * 1024, 1024, 1024 * 1024 - 16 * 1024, problems),
     deadLetterDir: env.CALLDATA_DEAD_LETTER_DIR?.trim() || '.calldata/dead-letter',
     answerTimeoutMs: readInteger(env, 'CALLDATA_ANSWER_TIMEOUT_MS', 30_000, 1_000, 600_000, problems),
+    sweepAfterMs: readInteger(env, 'CALLDATA_SWEEP_AFTER_MS', 10 * 60_000, 1_000, 7 * 24 * 60 * 60_000, problems),
     warnings,
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -1,9 +1,7 @@
 /**
- * The snapshot contract: the one message shape the worker sends and the Lambdas read.
- *
- * A snapshot is the whole known state of one call at one moment, not a delta, so the
- * newest one (highest `seq`) is always sufficient and redelivered or reordered
- * snapshots can simply be dropped when older than what is stored.
+ * Contract version 1, read-only: the whole-state snapshots earlier workers sent. Messages of
+ * this version still in queues are read and upgraded to facts (facts.ts, upgradeV1); nothing
+ * produces them any more.
  */
 import { z } from 'zod';
 import { InvalidSnapshotError, UnsupportedVersionError } from './errors.ts';
@@ -96,29 +94,6 @@ export type Snapshot = z.infer<typeof snapshotSchema>;
 /** A snapshot as written by a producer (defaults may be omitted). */
 export type SnapshotInput = z.input<typeof snapshotSchema>;
 
-/**
- * How far ahead of its clock a worker's final snapshot (ended / unanswered) is numbered.
- * The webhook finalizes a room its worker never closed with a sequence at the room's end;
- * a live worker's own final word, sent shortly before the room closed, must still win over
- * that, while progress snapshots delayed in the queue must not reopen a finalized call.
- */
-export const FINAL_SEQUENCE_LEAD_MS = 10 * 60_000;
-
-/**
- * Sequence numbers combine the wall clock with a counter so that a worker restarted on
- * another machine still produces numbers above those of the one that died.
- */
-export function nextSequence(previous: number | undefined, nowMs: number = Date.now()): number {
-  const clockSeq = nowMs * 1000;
-  return previous === undefined || clockSeq > previous ? clockSeq : previous + 1;
-}
-
-/** The sequence of a producer's next snapshot of `kind`: final kinds are numbered FINAL_SEQUENCE_LEAD_MS ahead. */
-export function snapshotSequence(previous: number | undefined, kind: SnapshotKind, nowMs: number = Date.now()): number {
-  const final = kind === 'ended' || kind === 'unanswered';
-  return nextSequence(previous, final ? nowMs + FINAL_SEQUENCE_LEAD_MS : nowMs);
-}
-
 /** Validates an already-parsed value. Throws InvalidSnapshotError / UnsupportedVersionError. */
 export function parseSnapshot(value: unknown): Snapshot {
   if (typeof value === 'object' && value !== null && 'v' in value && value.v !== SNAPSHOT_VERSION) {
@@ -132,23 +107,4 @@ export function parseSnapshot(value: unknown): Snapshot {
     );
   }
   return result.data;
-}
-
-/** Decodes a wire body (an SQS message body). Throws InvalidSnapshotError / UnsupportedVersionError. */
-export function decodeSnapshot(body: string): Snapshot {
-  if (Buffer.byteLength(body, 'utf8') > MAX_WIRE_BYTES) {
-    throw new InvalidSnapshotError(`snapshot body exceeds ${MAX_WIRE_BYTES} bytes`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch (cause) {
-    throw new InvalidSnapshotError('snapshot body is not JSON', [], { cause });
-  }
-  return parseSnapshot(value);
-}
-
-/** Validates and serializes; producers call this so nothing invalid ever leaves the worker. */
-export function encodeSnapshot(snapshot: SnapshotInput): string {
-  return JSON.stringify(parseSnapshot(snapshot));
 }

@@ -56,10 +56,11 @@ class FolderDeadLetter implements DeadLetter {
 
 /**
  * With a queue but no explicit dead-letter URL, poison messages are reported as failures and
- * reach the dead-letter queue through the queue's redrive policy instead.
+ * reach the dead-letter queue through the queue's redrive policy instead. Without a queue (the
+ * embedded default, the CLI) they go to a folder.
  */
-export function deadLetterFor(config: Pick<Config, 'queueUrl' | 'deadLetterQueueUrl' | 'deadLetterDir'>, embedded: boolean): DeadLetter | undefined {
+export function deadLetterFor(config: Pick<Config, 'queueUrl' | 'deadLetterQueueUrl' | 'deadLetterDir'>): DeadLetter | undefined {
   if (config.deadLetterQueueUrl) return new SqsDeadLetter(config.deadLetterQueueUrl);
-  if (embedded) return new FolderDeadLetter(config.deadLetterDir);
+  if (!config.queueUrl) return new FolderDeadLetter(config.deadLetterDir);
   return undefined;
 }

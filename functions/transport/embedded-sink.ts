@@ -1,85 +1,78 @@
 /**
- * The embedded default: with no queue, each snapshot is handed to the same Lambda handler
- * code in-process as a one-record SQS event, so one machine runs the whole pipeline.
+ * The embedded default: with no queue, fact messages are handed to the persist step in-process
+ * (the sender waits until they are stored), and recording commands run in the background, since
+ * egress requests can take tens of seconds and must never hold back the call's next message.
+ * `drainEmbedded` lets a shutting-down worker wait for background work.
  */
 import { randomUUID } from 'node:crypto';
-import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type { Config } from '../config/config.ts';
-import { encodeSnapshot, type Snapshot } from '../contract/snapshot.ts';
+import { encodeMessage, type FactMessage, type RecordingCommand } from '../contract/facts.ts';
+import { logger } from '../shared/logger.ts';
 import { SendFailedError } from './errors.ts';
-import type { SendReceipt, SnapshotSink } from './sink.ts';
+import type { CommandConsumer, CommandSink, FactConsumer, FactSink, SendReceipt } from './sink.ts';
 
-type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
+const pending = new Set<Promise<unknown>>();
 
-/** The handlers that would sit behind the queues in AWS, in delivery order. */
-async function consumers(config: Config): Promise<SqsHandler[]> {
-  const { handler } = await import('../persist/handler.ts');
-  const list: SqsHandler[] = [handler as unknown as SqsHandler];
-  if (config.callRecording) {
-    // Runs after persist, so the recording step finds the worker's final snapshot stored.
-    const { embeddedRecordingConsumer } = await import('../recording/embedded.ts');
-    list.push(embeddedRecordingConsumer());
-  }
-  return list;
-}
-
-/** A Lambda context for in-process invocations (also what the tests hand the handlers). */
-export function lambdaContext(name: string): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: name,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:calldata:embedded:local:000000000000:function:${name}`,
-    memoryLimitInMB: '0',
-    awsRequestId: randomUUID(),
-    logGroupName: 'embedded',
-    logStreamName: 'embedded',
-    getRemainingTimeInMillis: () => 60_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
-
-export class EmbeddedSnapshotSink implements SnapshotSink {
+export class EmbeddedFactSink implements FactSink {
   readonly transport = 'embedded' as const;
-  private readonly config: Config;
-  private handlers: Promise<SqsHandler[]> | undefined;
+  private readonly consume: FactConsumer;
 
-  constructor(config: Config) {
-    this.config = config;
+  constructor(consume: FactConsumer) {
+    this.consume = consume;
   }
 
-  async send(snapshot: Snapshot): Promise<SendReceipt> {
-    const body = encodeSnapshot(snapshot);
-    const messageId = randomUUID();
-    const { EMBEDDED_SOURCE_ARN } = await import('../persist/handler.ts');
-    const event: SQSEvent = {
-      Records: [
-        {
-          messageId,
-          receiptHandle: messageId,
-          body,
-          attributes: {
-            ApproximateReceiveCount: '1',
-            SentTimestamp: String(Date.now()),
-            SenderId: 'embedded',
-            ApproximateFirstReceiveTimestamp: String(Date.now()),
-          },
-          messageAttributes: {},
-          md5OfBody: '',
-          eventSource: 'aws:sqs',
-          eventSourceARN: EMBEDDED_SOURCE_ARN,
-          awsRegion: 'local',
-        },
-      ],
-    };
-    this.handlers ??= consumers(this.config);
-    for (const handler of await this.handlers) {
-      const response = await handler(event, lambdaContext('calldata-embedded'));
-      const failed = response?.batchItemFailures ?? [];
-      if (failed.length > 0) throw new SendFailedError('the in-process pipeline could not store the snapshot yet; it will be retried');
+  async send(message: FactMessage): Promise<SendReceipt> {
+    // Validated and copied exactly as the queue would carry it.
+    const body = encodeMessage(message);
+    try {
+      await this.consume([JSON.parse(body) as FactMessage]);
+    } catch (cause) {
+      throw new SendFailedError('the in-process pipeline could not store the message yet; the sender keeps it and tries again', cause);
     }
-    return { transport: 'embedded', messageId, bytes: Buffer.byteLength(body, 'utf8'), offloaded: false };
+    return { transport: 'embedded', messageId: randomUUID(), bytes: Buffer.byteLength(body, 'utf8'), offloaded: false };
   }
+}
+
+/** Attempts per command batch in the background before it is logged as given up. */
+const COMMAND_ATTEMPTS = 3;
+
+export class EmbeddedCommandSink implements CommandSink {
+  private readonly consume: CommandConsumer;
+
+  constructor(consume: CommandConsumer) {
+    this.consume = consume;
+  }
+
+  async send(commands: readonly RecordingCommand[]): Promise<void> {
+    if (commands.length === 0) return;
+    const work = (async () => {
+      for (let attempt = 1; attempt <= COMMAND_ATTEMPTS; attempt++) {
+        try {
+          await this.consume([...commands]);
+          return;
+        } catch (error) {
+          if (attempt === COMMAND_ATTEMPTS) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+        }
+      }
+    })().catch((error: unknown) => logger.error('embedded recording step gave up after retries', { commands: commands.length, error: error as Error }));
+    pending.add(work);
+    void work.finally(() => pending.delete(work));
+  }
+}
+
+/** Waits (at most `timeoutMs`) for background work started in this process. True when none is left. */
+export async function drainEmbedded(timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (pending.size > 0) {
+    const left = deadline - Date.now();
+    if (left <= 0) return false;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...pending]), new Promise((resolve) => (timer = setTimeout(resolve, left)))]);
+    clearTimeout(timer);
+  }
+  return true;
+}
+
+export function embeddedPending(): number {
+  return pending.size;
 }

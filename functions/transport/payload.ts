@@ -8,7 +8,8 @@ import { GetObjectCommand, NoSuchKey } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { z } from 'zod';
 import type { S3Settings } from '../config/config.ts';
-import { conversationItemSchema, type ConversationItem, type ConversationRef } from '../contract/snapshot.ts';
+import { conversationItemSchema, withItemIds, type ConversationItem } from '../contract/facts.ts';
+import type { ConversationRef } from '../contract/snapshot.ts';
 import { s3Client } from '../shared/s3-client.ts';
 import { PayloadError, SendFailedError } from './errors.ts';
 
@@ -18,13 +19,14 @@ export const PAYLOAD_PREFIX = '_calldata-payloads';
 export async function offloadConversation(
   settings: S3Settings,
   callId: string,
-  seq: number,
+  /** Names this version of the payload (writer and sequence). */
+  version: string,
   conversation: readonly ConversationItem[],
 ): Promise<ConversationRef> {
   const bucket = settings.bucket;
   if (!bucket) throw new SendFailedError('conversation too large for one message and no bucket is set (AWS_S3_BUCKET or MINIO_BUCKET)');
   const body = Buffer.from(JSON.stringify(conversation), 'utf8');
-  const key = `${PAYLOAD_PREFIX}/${callId}/${seq}.json`;
+  const key = `${PAYLOAD_PREFIX}/${callId}/${version.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`;
   try {
     // lib-storage streams the body and switches to multipart for large payloads.
     await new Upload({
@@ -37,7 +39,8 @@ export async function offloadConversation(
   return { bucket, key, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex'), items: conversation.length };
 }
 
-const conversationSchema = z.array(conversationItemSchema);
+/** Version-1 payloads still in S3 carry items without ids: those get derived ones. */
+const conversationSchema = z.array(conversationItemSchema.extend({ id: conversationItemSchema.shape.id.optional() }));
 
 export async function loadConversation(settings: S3Settings, ref: ConversationRef): Promise<ConversationItem[]> {
   let body: Uint8Array;
@@ -60,5 +63,5 @@ export async function loadConversation(settings: S3Settings, ref: ConversationRe
   }
   const parsed = conversationSchema.safeParse(value);
   if (!parsed.success) throw new PayloadError('conversation payload does not match the schema', false);
-  return parsed.data;
+  return withItemIds(parsed.data);
 }

@@ -1,10 +1,11 @@
 /**
- * How snapshots leave the worker: to SQS when CALLDATA_QUEUE_URL is set, otherwise to the
- * same handler code in-process (the embedded default). Either way the caller gets a receipt
- * only once the snapshot is durably accepted, and an error it can retry otherwise.
+ * How messages move: fact messages to the persist step (SQS when CALLDATA_QUEUE_URL is set,
+ * otherwise in-process: the embedded default) and recording commands to the recording step.
+ * Either way a sender gets a receipt only once the message is durably accepted, and an error
+ * it can retry otherwise. Transport never imports a handler: the in-process consumers are
+ * handed in by functions/wiring.ts.
  */
-import type { Config } from '../config/config.ts';
-import type { Snapshot } from '../contract/snapshot.ts';
+import type { FactMessage, RecordingCommand } from '../contract/facts.ts';
 
 export interface SendReceipt {
   transport: 'sqs' | 'embedded';
@@ -15,16 +16,15 @@ export interface SendReceipt {
   offloaded: boolean;
 }
 
-export interface SnapshotSink {
+export interface FactSink {
   readonly transport: 'sqs' | 'embedded';
-  send(snapshot: Snapshot): Promise<SendReceipt>;
+  send(message: FactMessage): Promise<SendReceipt>;
 }
 
-export async function createSnapshotSink(config: Config): Promise<SnapshotSink> {
-  if (config.queueUrl) {
-    const { SqsSnapshotSink } = await import('./sqs-sink.ts');
-    return new SqsSnapshotSink(config);
-  }
-  const { EmbeddedSnapshotSink } = await import('./embedded-sink.ts');
-  return new EmbeddedSnapshotSink(config);
+export interface CommandSink {
+  send(commands: readonly RecordingCommand[]): Promise<void>;
 }
+
+/** Consumes messages in-process; throws (retryable) when they are not stored. */
+export type FactConsumer = (messages: FactMessage[]) => Promise<void>;
+export type CommandConsumer = (commands: RecordingCommand[]) => Promise<void>;

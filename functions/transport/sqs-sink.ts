@@ -1,60 +1,83 @@
-/** Sends snapshots to SQS, putting oversize conversations in S3 and sending a reference. */
+/** Sends fact messages and recording commands to SQS; oversize conversations go to S3 and travel by reference. */
 import { randomUUID } from 'node:crypto';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import type { Config } from '../config/config.ts';
-import { encodeSnapshot, type Snapshot } from '../contract/snapshot.ts';
+import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { S3Settings } from '../config/config.ts';
+import { encodeMessage, encodeRecordingCommand, type FactMessage, type RecordingCommand } from '../contract/facts.ts';
 import { sqsClient } from '../shared/sqs-client.ts';
 import { SendFailedError } from './errors.ts';
 import { offloadConversation } from './payload.ts';
-import type { SendReceipt, SnapshotSink } from './sink.ts';
+import type { CommandSink, FactSink, SendReceipt } from './sink.ts';
 
-/** Kinds the recording function acts on (start, discard, finish). */
-const RECORDING_KINDS = new Set(['started', 'unanswered', 'ended']);
+export interface SqsFactSinkOptions {
+  queueUrl: string;
+  s3: S3Settings;
+  /** Bodies above this carry their conversation by reference. */
+  offloadThresholdBytes: number;
+}
 
-export class SqsSnapshotSink implements SnapshotSink {
+export class SqsFactSink implements FactSink {
   readonly transport = 'sqs' as const;
-  private readonly config: Config;
+  private readonly options: SqsFactSinkOptions;
 
-  constructor(config: Config) {
-    if (!config.queueUrl) throw new SendFailedError('CALLDATA_QUEUE_URL is not set');
-    this.config = config;
+  constructor(options: SqsFactSinkOptions) {
+    this.options = options;
   }
 
   /** The body to send: inline when small enough, otherwise with the conversation by reference. */
-  async encode(snapshot: Snapshot): Promise<{ body: string; offloaded: boolean }> {
-    const inline = encodeSnapshot(snapshot);
-    if (Buffer.byteLength(inline, 'utf8') <= this.config.offloadThresholdBytes || !snapshot.conversation) {
-      return { body: inline, offloaded: false };
-    }
-    const ref = await offloadConversation(this.config.s3, snapshot.callId, snapshot.seq, snapshot.conversation);
-    const { conversation: _conversation, ...rest } = snapshot;
-    return { body: encodeSnapshot({ ...rest, conversationRef: ref }), offloaded: true };
+  async encode(message: FactMessage): Promise<{ body: string; offloaded: boolean }> {
+    const inline = encodeMessage(message);
+    const conversation = message.facts.conversation;
+    if (Buffer.byteLength(inline, 'utf8') <= this.options.offloadThresholdBytes || !conversation) return { body: inline, offloaded: false };
+    const ref = await offloadConversation(this.options.s3, message.callId, `${message.writer}-${message.seq}`, conversation);
+    const { conversation: _conversation, ...facts } = message.facts;
+    return { body: encodeMessage({ ...message, facts, conversationRef: ref }), offloaded: true };
   }
 
-  async send(snapshot: Snapshot): Promise<SendReceipt> {
-    const { body, offloaded } = await this.encode(snapshot);
-    const queues = [this.config.queueUrl as string];
-    if (this.config.recordingQueueUrl && this.config.callRecording && RECORDING_KINDS.has(snapshot.kind)) {
-      queues.push(this.config.recordingQueueUrl);
-    }
-    let messageId = '';
+  async send(message: FactMessage): Promise<SendReceipt> {
+    const { body, offloaded } = await this.encode(message);
     try {
-      for (const QueueUrl of queues) {
-        const response = await sqsClient().send(
-          new SendMessageCommand({
-            QueueUrl,
-            MessageBody: body,
-            MessageAttributes: {
-              callId: { DataType: 'String', StringValue: snapshot.callId },
-              kind: { DataType: 'String', StringValue: snapshot.kind },
-            },
+      const response = await sqsClient().send(
+        new SendMessageCommand({
+          QueueUrl: this.options.queueUrl,
+          MessageBody: body,
+          MessageAttributes: {
+            callId: { DataType: 'String', StringValue: message.callId },
+            kind: { DataType: 'String', StringValue: message.kind },
+          },
+        }),
+      );
+      return { transport: 'sqs', messageId: response.MessageId ?? randomUUID(), bytes: Buffer.byteLength(body, 'utf8'), offloaded };
+    } catch (cause) {
+      throw new SendFailedError('could not send the message to SQS', cause);
+    }
+  }
+}
+
+/** SQS takes at most ten messages per SendMessageBatch. */
+const SQS_BATCH = 10;
+
+export class SqsCommandSink implements CommandSink {
+  private readonly queueUrl: string;
+
+  constructor(queueUrl: string) {
+    this.queueUrl = queueUrl;
+  }
+
+  async send(commands: readonly RecordingCommand[]): Promise<void> {
+    for (let i = 0; i < commands.length; i += SQS_BATCH) {
+      const group = commands.slice(i, i + SQS_BATCH);
+      let response;
+      try {
+        response = await sqsClient().send(
+          new SendMessageBatchCommand({
+            QueueUrl: this.queueUrl,
+            Entries: group.map((command, j) => ({ Id: String(j), MessageBody: encodeRecordingCommand(command) })),
           }),
         );
-        messageId ||= response.MessageId ?? randomUUID();
+      } catch (cause) {
+        throw new SendFailedError('could not send recording commands to SQS', cause);
       }
-    } catch (cause) {
-      throw new SendFailedError('could not send the snapshot to SQS', cause);
+      if ((response.Failed ?? []).length > 0) throw new SendFailedError(`SQS refused ${response.Failed?.length} recording commands`);
     }
-    return { transport: 'sqs', messageId, bytes: Buffer.byteLength(body, 'utf8'), offloaded };
   }
 }
