@@ -92,7 +92,8 @@ function createPipeline(config: Config): Pipeline {
     commandSink,
     async persist(messages) {
       const outcomes = await persistFacts(messages, await targets());
-      const commands = commandsFor(messages, outcomes, Date.now());
+      // The recording step runs only where CALL_RECORDING is on (the worker's and the stack's setting).
+      const commands = config.callRecording ? commandsFor(messages, outcomes, Date.now()) : [];
       if (commands.length > 0) {
         const sink = await commandSink();
         if (!sink) {

@@ -82,20 +82,23 @@ export function recordingKey(folder: string): string {
   return `${folder}/call_${slug}_${timestamp}.ogg`;
 }
 
-/** The egress whose file the record names: the furthest along, then the largest, then the newest. */
+/** The egress whose file the record names: the furthest along, then the largest, then the newest, then the id (a total order). */
 export function mainEgress(state: CallState): (EgressFact & { egressId: string }) | undefined {
   let best: (EgressFact & { egressId: string }) | undefined;
   for (const [egressId, fact] of Object.entries(state.recording?.egress ?? {})) {
     const candidate = { ...fact, egressId };
-    if (
-      !best ||
-      egressProgress(candidate.status) > egressProgress(best.status) ||
-      (egressProgress(candidate.status) === egressProgress(best.status) && ((candidate.sizeBytes ?? -1) > (best.sizeBytes ?? -1) || candidate.atMs > best.atMs))
-    ) {
-      best = candidate;
-    }
+    if (!best || compareEgress(candidate, best) > 0) best = candidate;
   }
   return best;
+}
+
+function compareEgress(a: EgressFact & { egressId: string }, b: EgressFact & { egressId: string }): number {
+  return (
+    egressProgress(a.status) - egressProgress(b.status) ||
+    (a.sizeBytes ?? -1) - (b.sizeBytes ?? -1) ||
+    a.atMs - b.atMs ||
+    (a.egressId < b.egressId ? -1 : a.egressId > b.egressId ? 1 : 0)
+  );
 }
 
 /** The recording is out of the call's folder (discarded and not restored). */

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { CallState } from '../../functions/contract/record.ts';
 import { includes, mergeAll, mergeStates, sameState, stateOf } from '../../functions/domain/merge.ts';
+import { renderDocuments } from '../../functions/domain/render.ts';
 import { deliveryArb, scenarioArb } from '../support/fact-arbitraries.ts';
 
 const CALL = 'RM_property';
@@ -42,6 +43,9 @@ describe('merge of call facts', () => {
         // Assess
         expect(stored).toBeDefined();
         expect(sameState(stored as CallState, expected)).toBe(true);
+        // Equal records render equal documents, whatever order built them.
+        const folder = 'room/20261124T004838.120_RM_property';
+        expect(renderDocuments(stored as CallState, folder, ['metadata', 'transcription'], 'Asia/Kolkata')).toEqual(renderDocuments(expected, folder, ['metadata', 'transcription'], 'Asia/Kolkata'));
       }),
       { numRuns: 3_000 },
     );
