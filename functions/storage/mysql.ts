@@ -1,74 +1,140 @@
 /**
- * MySQL / MariaDB backend: one row per call in `call_metadata` / `call_transcription`, the
- * document in a JSON column (on MariaDB, LONGTEXT checked by JSON_VALID). Tables are created on
- * first use.
+ * MySQL / MariaDB backend: one row per call in `call_records` — the merged record (`state`), the
+ * rendered documents (`metadata`, `transcription`, JSON columns so operators can query them), the
+ * folder, a version for compare-and-swap, and the sole writer for the one-round-trip fast path.
+ * On MariaDB a JSON column is LONGTEXT checked by JSON_VALID. The table is created on first use.
  *
- * Which rows a write applied is decided inside its transaction: the guarded upsert stamps the
- * rows it changes with this write's id, and a read of that id under the same row locks tells
- * them apart from rows a newer (or equal) sequence kept. Exact even with concurrent writers.
+ * Both guarded writes are one multi-row INSERT ... ON DUPLICATE KEY UPDATE per batch in which
+ * every assignment is `IF(guard, VALUES(col), col)`: the fast path's guard is "same sole writer,
+ * lower sequence, same folder", the compare-and-swap's is "stored version is the one the merge
+ * read" (a new row carries version 1, so "insert only when absent" is the same statement).
+ * The server applies assignments left to right and later ones see the new values, so the
+ * columns a guard reads are assigned last.
  *
- * JSON text cannot carry unpaired UTF-16 surrogates (JSON_VALID rejects their escapes, the
- * UTF-8 encoder replaces them), so a document holding one is stored with those characters
- * escaped reversibly and `document_escaped` set; read() undoes it. NUL is fine here.
+ * Which rows a statement wrote: it stamps them with a fresh write id, and unless the affected-rows
+ * header settles it (all or none), a read of that id tells them apart.
+ *
+ * JSON text cannot carry unpaired UTF-16 surrogates (JSON_VALID rejects their escapes, the UTF-8
+ * encoder replaces them in TEXT columns), so a row holding one is stored with those characters
+ * escaped reversibly (see text-escape.ts) and `escaped` set; reads undo it. NUL is fine here.
  */
 import { randomUUID } from 'node:crypto';
 import { createPool, type Pool, type PoolConnection, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
+import type { CallState, RenderedDocuments } from '../contract/record.ts';
 import { redactUrl } from '../shared/redact.ts';
-import { COLLECTION, newestPerCall, spreadOutcomes, type StorageBackend, type StoredArtifact, type WriteOutcome } from './backend.ts';
-import type { ArtifactKind, ArtifactRecord } from './documents.ts';
-import { textEscaper } from './text-escape.ts';
+import { MergingBackend, RECORDS, type BackendOptions, type FastResult, type OpenCall, type RowWrite, type StoredCall } from './backend.ts';
 import { classifyDriverError, LocationError, StorageError } from './errors.ts';
+import { textEscaper } from './text-escape.ts';
 
 const BACKEND = 'mysql';
-const KINDS: readonly ArtifactKind[] = ['metadata', 'transcription'];
-/** Seven placeholders a row; a prepared statement allows 65 535. */
+/** At most sixteen placeholders a row; a prepared statement allows 65 535. */
 const MAX_ROWS_PER_STATEMENT = 1_000;
-/** Room for the statement's fixed part and per-row framing inside max_allowed_packet. */
+/** Room for the statement's fixed part and per-parameter framing inside max_allowed_packet. */
 const PACKET_HEADROOM_BYTES = 64 * 1024;
 const ROW_OVERHEAD_BYTES = 256;
+/** Used when the server does not say (it always does on MySQL and MariaDB). */
+const DEFAULT_MAX_PACKET_BYTES = 4 * 1024 * 1024;
 const STATEMENT_TIMEOUT_MS = 30_000;
-/** DATETIME's range; the document keeps the exact time whatever the column can show. */
+/** DATETIME's range; the record keeps the exact time whatever the column can show. */
 const MAX_DATETIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+/**
+ * InnoDB may pick a concurrent upsert of the same key as a deadlock victim; the server rolled the
+ * statement (or transaction) back whole, so running it again is safe and usually succeeds.
+ */
+const DEADLOCK_ATTEMPTS = 4;
 
 const TEXT = textEscaper('\\p{Cs}');
 
-interface StoredRow {
+type DocumentColumn = 'metadata' | 'transcription';
+type WriteKind = 'fast' | 'cas';
+
+/**
+ * The columns both upserts write, in VALUES order. `escaped` is a reserved word (FIELDS ESCAPED
+ * BY), hence the quotes.
+ */
+const LEADING_COLUMNS = ['call_id', 'version', 'sole_writer', 'writer_seq', 'folder', 'room_name', 'start_time', 'last_fact_ms', 'final', 'state'] as const;
+const TRAILING_COLUMNS = ['`escaped`', 'write_id', 'updated_at'] as const;
+
+/** call_id and the writer are ASCII with a binary collation: ids differing only in case are different. */
+const DDL = `CREATE TABLE IF NOT EXISTS ${RECORDS} (
+    call_id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    version BIGINT NOT NULL,
+    sole_writer VARCHAR(200) CHARACTER SET ascii COLLATE ascii_bin NULL,
+    writer_seq BIGINT NOT NULL,
+    folder TEXT NOT NULL,
+    room_name TEXT NULL,
+    start_time DATETIME(3) NULL COMMENT 'UTC',
+    last_fact_ms BIGINT NOT NULL,
+    final BOOLEAN NOT NULL,
+    state JSON NOT NULL,
+    metadata JSON NULL,
+    transcription JSON NULL,
+    \`escaped\` BOOLEAN NOT NULL DEFAULT FALSE,
+    write_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    updated_at DATETIME(3) NOT NULL COMMENT 'UTC',
+    PRIMARY KEY (call_id),
+    KEY ${RECORDS}_start_time_idx (start_time),
+    KEY ${RECORDS}_room_name_idx (room_name(191), start_time),
+    KEY ${RECORDS}_open_idx (final, last_fact_ms)
+  ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`;
+
+/** One row's statement parameters (without the statement-wide write id), and its size on the wire. */
+interface EncodedRow {
   callId: string;
-  roomName: string;
-  startTime: string;
-  seq: string;
-  document: string;
-  escaped: boolean;
+  values: unknown[];
   bytes: number;
 }
 
-function storedRow(record: ArtifactRecord): StoredRow {
-  const escaped = TEXT.needs(record.roomName) || TEXT.needsAny(record.document);
-  const roomName = escaped ? TEXT.escape(record.roomName) : record.roomName;
-  const document = JSON.stringify(escaped ? TEXT.mapStrings(record.document, TEXT.escape) : record.document);
-  const startMs = Math.min(Math.max(record.startedAtMs, 0), MAX_DATETIME_MS);
-  return {
-    callId: record.callId,
-    roomName,
-    // UTC wall time, as text, so neither driver nor session time zone shifts it.
-    startTime: new Date(startMs).toISOString().replace('T', ' ').replace('Z', ''),
-    // As text: the driver would send a number as DOUBLE; the server converts text to BIGINT exactly.
-    seq: String(record.seq),
-    document,
+interface ServerLimits {
+  packetBudget: number;
+}
+
+function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** UTC wall time, as text, so neither driver nor session time zone shifts it. */
+function datetimeText(ms: number): string {
+  return new Date(Math.min(Math.max(ms, 0), MAX_DATETIME_MS)).toISOString().replace('T', ' ').replace('Z', '');
+}
+
+function encodeRow(row: RowWrite, version: number, documents: readonly DocumentColumn[]): EncodedRow {
+  const escaped = TEXT.needs(row.roomName ?? '') || TEXT.needsAny(row.state) || TEXT.needsAny(row.documents);
+  const json = (value: unknown) => (value === undefined ? null : JSON.stringify(escaped ? TEXT.mapStrings(value, TEXT.escape) : value));
+  const values: unknown[] = [
+    row.callId,
+    // Integers as text: the driver would send a number as DOUBLE; the server converts text to BIGINT exactly.
+    String(version),
+    row.soleWriter,
+    String(row.writerSeq),
+    row.folder,
+    row.roomName === undefined ? null : escaped ? TEXT.escape(row.roomName) : row.roomName,
+    row.startedAtMs === undefined ? null : datetimeText(row.startedAtMs),
+    String(row.lastFactAtMs),
+    row.final,
+    json(row.state),
+    ...documents.map((column) => json(row.documents[column])),
     escaped,
-    bytes: Buffer.byteLength(document) + Buffer.byteLength(roomName) + ROW_OVERHEAD_BYTES,
-  };
+  ];
+  const bytes = values.reduce<number>((sum, value) => sum + (typeof value === 'string' ? Buffer.byteLength(value) : 8), ROW_OVERHEAD_BYTES);
+  return { callId: row.callId, values, bytes };
 }
 
 /** Groups rows so each statement stays under the row and packet limits. */
-function statementGroups(rows: readonly StoredRow[], packetBudget: number): StoredRow[][] {
-  const groups: StoredRow[][] = [];
-  let current: StoredRow[] = [];
+function statementGroups(rows: readonly EncodedRow[], packetBudget: number): EncodedRow[][] {
+  const groups: EncodedRow[][] = [];
+  let current: EncodedRow[] = [];
   let bytes = 0;
   for (const row of rows) {
     if (row.bytes > packetBudget) {
-      // Not retryable: this document can never fit the server's max_allowed_packet.
-      throw new StorageError(`${BACKEND}: document larger than the server's max_allowed_packet`, { backend: BACKEND, retryable: false });
+      // Not retryable: this record can never fit the server's max_allowed_packet.
+      throw new StorageError(`${BACKEND}: record of call ${row.callId} is larger than the server's max_allowed_packet`, { backend: BACKEND, retryable: false });
     }
     if (current.length > 0 && (current.length >= MAX_ROWS_PER_STATEMENT || bytes + row.bytes > packetBudget)) {
       groups.push(current);
@@ -82,66 +148,48 @@ function statementGroups(rows: readonly StoredRow[], packetBudget: number): Stor
   return groups;
 }
 
-function outcomeKey(kind: ArtifactKind, callId: string): string {
-  return `${kind}\u0000${callId}`;
-}
-
-function tableDdl(kind: ArtifactKind): string {
-  const table = COLLECTION[kind];
-  // call_id is ASCII with a binary collation: ids differing only in case are different calls.
-  return `CREATE TABLE IF NOT EXISTS ${table} (
-    call_id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-    room_name TEXT NOT NULL,
-    start_time DATETIME(3) NOT NULL COMMENT 'UTC',
-    seq BIGINT NOT NULL,
-    document JSON NOT NULL,
-    document_escaped BOOLEAN NOT NULL DEFAULT FALSE,
-    write_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-    updated_at DATETIME(3) NOT NULL COMMENT 'UTC',
-    PRIMARY KEY (call_id),
-    KEY ${table}_start_time_idx (start_time),
-    KEY ${table}_room_name_idx (room_name(191), start_time)
-  ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`;
-}
-
 /**
- * One guarded multi-row upsert. Every assignment keeps the stored value unless the incoming
- * sequence is strictly newer; MySQL applies assignments left to right, so `seq` goes last
- * (the guards before it must still see the stored sequence).
+ * One guarded multi-row upsert. A guard that is false leaves every column as stored (0 affected
+ * rows); a true one changes at least `version` (2 affected rows); an insert counts 1.
  */
-function upsertStatement(kind: ArtifactKind, rows: readonly StoredRow[], writeId: string): { sql: string; values: unknown[] } {
+function upsertStatement(kind: WriteKind, documents: readonly DocumentColumn[], rows: readonly EncodedRow[], writeId: string): { sql: string; values: unknown[] } {
   const values: unknown[] = [];
-  for (const row of rows) values.push(row.callId, row.roomName, row.startTime, row.seq, row.document, row.escaped, writeId);
-  const newer = 'VALUES(seq) > seq';
+  for (const row of rows) values.push(...row.values, writeId);
+  const columns = [...LEADING_COLUMNS, ...documents, ...TRAILING_COLUMNS];
+  const tuple = `(${columns.map((column) => (column === 'updated_at' ? 'UTC_TIMESTAMP(3)' : '?')).join(', ')})`;
+  const guard =
+    kind === 'fast'
+      ? '(sole_writer = VALUES(sole_writer) AND writer_seq < VALUES(writer_seq) AND folder = VALUES(folder))'
+      : '(version = VALUES(version) - 1)';
+  const keep = (column: string) => `${column} = IF(${guard}, VALUES(${column}), ${column})`;
+  // Assigned last, in this order: the columns the guard reads. Until the last of them changes
+  // the guard still sees the stored row (the fast path's sole_writer and folder are equal when
+  // it holds, so only writer_seq changes it; the compare-and-swap reads only version).
+  const guarded: readonly string[] = kind === 'fast' ? ['sole_writer', 'folder', 'writer_seq'] : ['version'];
+  const assignments = [
+    ...(kind === 'fast' ? [`version = IF(${guard}, version + 1, version)`] : []),
+    ...columns.filter((column) => column !== 'call_id' && column !== 'version' && !guarded.includes(column)).map(keep),
+    ...guarded.map(keep),
+  ];
   return {
-    sql: `INSERT INTO ${COLLECTION[kind]} (call_id, room_name, start_time, seq, document, document_escaped, write_id, updated_at)
-      VALUES ${rows.map(() => '(?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(3))').join(', ')}
-      ON DUPLICATE KEY UPDATE
-        room_name = IF(${newer}, VALUES(room_name), room_name),
-        start_time = IF(${newer}, VALUES(start_time), start_time),
-        document = IF(${newer}, VALUES(document), document),
-        document_escaped = IF(${newer}, VALUES(document_escaped), document_escaped),
-        write_id = IF(${newer}, VALUES(write_id), write_id),
-        updated_at = IF(${newer}, VALUES(updated_at), updated_at),
-        seq = IF(${newer}, VALUES(seq), seq)`,
+    sql: `INSERT INTO ${RECORDS} (${columns.join(', ')}) VALUES ${rows.map(() => tuple).join(', ')} ON DUPLICATE KEY UPDATE ${assignments.join(', ')}`,
     values,
   };
 }
 
-/** The rows of `rows` this write's upsert inserted or updated. */
-function appliedStatement(kind: ArtifactKind, rows: readonly StoredRow[], writeId: string): { sql: string; values: unknown[] } {
+/** The rows of `rows` the upsert stamped with `writeId` wrote. */
+function appliedStatement(rows: readonly EncodedRow[], writeId: string): { sql: string; values: unknown[] } {
   return {
-    sql: `SELECT call_id FROM ${COLLECTION[kind]} WHERE write_id = ? AND call_id IN (${rows.map(() => '?').join(', ')})`,
+    sql: `SELECT call_id FROM ${RECORDS} WHERE write_id = ? AND call_id IN (${rows.map(() => '?').join(', ')})`,
     values: [writeId, ...rows.map((row) => row.callId)],
   };
 }
 
 /**
- * Whether an upsert's header alone tells which rows were applied. Without FOUND_ROWS an
- * inserted row counts 1, an updated row 2 and an unchanged (stale) row 0; the info string's
+ * Whether an upsert's header alone tells which rows were applied. Without FOUND_ROWS an inserted
+ * row counts 1, an updated row 2 and an unchanged (guarded-off) row 0; the info string's
  * "Duplicates" counts updated rows (or, on some servers, all duplicates). Either way
  * affected - duplicates === n only when every row was applied, and 0 affected means none was.
- * A single row needs no info string: any affected count means it was applied.
  */
 function appliedFromHeader(header: ResultSetHeader, n: number): 'all' | 'none' | undefined {
   if (header.affectedRows === 0) return 'none';
@@ -152,23 +200,30 @@ function appliedFromHeader(header: ResultSetHeader, n: number): 'all' | 'none' |
   return header.affectedRows - Number(duplicates) === n ? 'all' : undefined;
 }
 
+function isDeadlock(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && 'code' in error && (error as { code: unknown }).code === 'ER_LOCK_DEADLOCK';
+}
+
 /** `mysql+pymysql://` (the Python form operators may already use) means the same server. */
 function driverUrl(location: string): string {
   return location.replace(/^mysql\+pymysql:\/\//i, 'mysql://');
 }
 
-interface ServerLimits {
-  packetBudget: number;
+/** MariaDB's JSON is LONGTEXT (a string); MySQL's JSON comes as a string with jsonStrings. */
+function jsonColumn(raw: unknown): unknown {
+  if (raw === null || raw === undefined) return null;
+  return JSON.parse(Buffer.isBuffer(raw) ? raw.toString('utf8') : String(raw));
 }
 
-export class MysqlBackend implements StorageBackend {
+export class MysqlBackend extends MergingBackend {
   readonly name = BACKEND;
   private readonly url: string;
   private readonly shownLocation: string;
   private pool: Pool | undefined;
   private schemaReady: Promise<ServerLimits> | undefined;
 
-  constructor(location: string) {
+  constructor(location: string, options: BackendOptions) {
+    super(options);
     if (!/^mysql(\+pymysql)?:\/\//i.test(location)) throw new LocationError(BACKEND, 'location is not a mysql:// or mysql+pymysql:// URL');
     let parsed: URL;
     try {
@@ -182,76 +237,153 @@ export class MysqlBackend implements StorageBackend {
     this.shownLocation = redactUrl(location);
   }
 
-  async write(records: readonly ArtifactRecord[]): Promise<WriteOutcome[]> {
-    if (records.length === 0) return [];
-    const { winners, winnerIndex } = newestPerCall(records);
-    const writeId = randomUUID();
-    const applied = new Set<string>();
+  protected locate(callId: string): string {
+    return `${this.shownLocation} table ${RECORDS} call_id=${callId}`;
+  }
+
+  /** The document columns this location stores; the others are left as they are. */
+  private documentColumns(): DocumentColumn[] {
+    return (['metadata', 'transcription'] as const).filter((kind) => this.documents.includes(kind));
+  }
+
+  protected async writeIfSoleWriter(rows: readonly RowWrite[]): Promise<FastResult[]> {
+    const written = await this.runUpserts(
+      'fast',
+      rows.map((row) => ({ row, version: 1 })),
+    );
+    // Not written: a duplicate or another writer's record; the read-merge-write tells them apart.
+    return rows.map((row) => (written.has(row.callId) ? 'applied' : 'conflict'));
+  }
+
+  protected async writeIfVersion(rows: readonly { row: RowWrite; expected: number | undefined }[]): Promise<boolean[]> {
+    const written = await this.runUpserts(
+      'cas',
+      rows.map(({ row, expected }) => ({ row, version: (expected ?? 0) + 1 })),
+    );
+    return rows.map(({ row }) => written.has(row.callId));
+  }
+
+  /** Runs the upserts of a batch and returns the call ids written. */
+  private async runUpserts(kind: WriteKind, rows: readonly { row: RowWrite; version: number }[]): Promise<Set<string>> {
+    const documents = this.documentColumns();
+    // Sorted so concurrent writers lock rows in the same order and rarely deadlock each other.
+    const encoded = rows.map(({ row, version }) => encodeRow(row, version, documents)).sort((a, b) => compareIds(a.callId, b.callId));
+    const written = new Set<string>();
     try {
       const pool = this.getPool();
       const { packetBudget } = await this.ensureSchema(pool);
-      const statements = KINDS.flatMap((kind) => {
-        // Sorted so concurrent writers lock rows in the same order and cannot deadlock each other.
-        const rows = winners
-          .filter((record) => record.kind === kind)
-          .map(storedRow)
-          .sort((a, b) => (a.callId < b.callId ? -1 : a.callId > b.callId ? 1 : 0));
-        return statementGroups(rows, packetBudget).map((group) => ({ kind, group }));
-      });
-      const [only] = statements;
-      if (statements.length === 1 && only) {
-        // The usual batch: one autocommit statement, one round trip.
-        const [header] = await pool.execute<ResultSetHeader>({ ...upsertStatement(only.kind, only.group, writeId), timeout: STATEMENT_TIMEOUT_MS });
-        const known = appliedFromHeader(header, only.group.length);
-        if (known === 'all') for (const row of only.group) applied.add(outcomeKey(only.kind, row.callId));
-        else if (known === undefined) {
-          // A mix of applied and stale rows: ask which rows carry this write's id. A newer write
-          // landing in between would make a row look stale, which is also the truth by then.
-          const [rows] = await pool.execute<RowDataPacket[]>({ ...appliedStatement(only.kind, only.group, writeId), timeout: STATEMENT_TIMEOUT_MS });
-          for (const row of rows) applied.add(outcomeKey(only.kind, String(row.call_id)));
-        }
+      const groups = statementGroups(encoded, packetBudget);
+      const [only] = groups;
+      if (groups.length === 1 && only) {
+        // The usual batch: one autocommit statement, one round trip. When the header leaves it
+        // open, the read of the write id comes after the commit: a row another writer replaced in
+        // between reads as not written (never the reverse), and the base then finds our facts
+        // already stored.
+        for (const callId of await this.retryDeadlocks(() => this.applyGroup(pool, kind, documents, only))) written.add(callId);
       } else {
-        await this.transaction(pool, async (connection) => {
-          for (const { kind, group } of statements) {
-            await connection.execute({ ...upsertStatement(kind, group, writeId), timeout: STATEMENT_TIMEOUT_MS });
-            // Our upsert holds every row of the group locked until commit, so this sees exactly its effect.
-            const [rows] = await connection.execute<RowDataPacket[]>({ ...appliedStatement(kind, group, writeId), timeout: STATEMENT_TIMEOUT_MS });
-            for (const row of rows) applied.add(outcomeKey(kind, String(row.call_id)));
-          }
-        });
+        // Several statements: one transaction, so the read of each write id happens under the row
+        // locks the upsert took and sees exactly what it did.
+        const ids = await this.retryDeadlocks(() =>
+          this.transaction(pool, async (connection) => {
+            const all: string[] = [];
+            for (const group of groups) all.push(...(await this.applyGroup(connection, kind, documents, group)));
+            return all;
+          }),
+        );
+        for (const callId of ids) written.add(callId);
       }
     } catch (error) {
       throw classifyDriverError(BACKEND, 'write', error);
     }
-    const outcomes = winners.map((record) => ({
-      location: this.locate(record.kind, record.callId),
-      applied: applied.has(outcomeKey(record.kind, record.callId)),
-    }));
-    return spreadOutcomes(records, winnerIndex, outcomes);
+    return written;
   }
 
-  async read(kind: ArtifactKind, callId: string): Promise<StoredArtifact | undefined> {
+  /** One upsert stamped with a fresh write id; resolves the call ids it wrote. */
+  private async applyGroup(db: Pool | PoolConnection, kind: WriteKind, documents: readonly DocumentColumn[], group: readonly EncodedRow[]): Promise<string[]> {
+    const writeId = randomUUID();
+    const [header] = await db.execute<ResultSetHeader>({ ...upsertStatement(kind, documents, group, writeId), timeout: STATEMENT_TIMEOUT_MS });
+    const known = appliedFromHeader(header, group.length);
+    if (known === 'all') return group.map((row) => row.callId);
+    if (known === 'none') return [];
+    const [rows] = await db.execute<RowDataPacket[]>({ ...appliedStatement(group, writeId), timeout: STATEMENT_TIMEOUT_MS });
+    return rows.map((row) => String(row.call_id));
+  }
+
+  private async retryDeadlocks<T>(work: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await work();
+      } catch (error) {
+        if (!isDeadlock(error) || attempt >= DEADLOCK_ATTEMPTS) throw error;
+        // A little jitter, so the two victims of one deadlock do not meet again at once.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+      }
+    }
+  }
+
+  private stored(row: RowDataPacket): StoredCall {
+    const escaped = Number(row.escaped) === 1;
+    const parse = (raw: unknown) => {
+      const value = jsonColumn(raw);
+      return escaped && value !== null ? TEXT.mapStrings(value, TEXT.unescape) : value;
+    };
+    const callId = String(row.call_id);
+    const documents: RenderedDocuments = {};
+    const metadata = parse(row.metadata);
+    const transcription = parse(row.transcription);
+    if (metadata !== null) documents.metadata = metadata as RenderedDocuments['metadata'];
+    if (transcription !== null) documents.transcription = transcription as RenderedDocuments['transcription'];
+    return {
+      callId,
+      // BIGINT arrives as a string (bigNumberStrings); versions stay far below Number.MAX_SAFE_INTEGER.
+      version: Number(row.version),
+      folder: String(row.folder),
+      state: parse(row.state) as CallState,
+      documents,
+      location: this.locate(callId),
+    };
+  }
+
+  protected async readRows(callIds: readonly string[]): Promise<Map<string, StoredCall>> {
+    const found = new Map<string, StoredCall>();
+    try {
+      const pool = this.getPool();
+      await this.ensureSchema(pool);
+      for (const group of chunks(callIds, MAX_ROWS_PER_STATEMENT)) {
+        const [rows] = await pool.execute<RowDataPacket[]>({
+          sql: `SELECT call_id, version, folder, state, metadata, transcription, \`escaped\` FROM ${RECORDS} WHERE call_id IN (${group.map(() => '?').join(', ')})`,
+          values: group,
+          timeout: STATEMENT_TIMEOUT_MS,
+        });
+        for (const row of rows) found.set(String(row.call_id), this.stored(row));
+      }
+    } catch (error) {
+      throw classifyDriverError(BACKEND, 'read', error);
+    }
+    return found;
+  }
+
+  async read(callId: string): Promise<StoredCall | undefined> {
+    return (await this.readRows([callId])).get(callId);
+  }
+
+  async openCalls(quietSinceMs: number, limit: number): Promise<OpenCall[]> {
     try {
       const pool = this.getPool();
       await this.ensureSchema(pool);
       const [rows] = await pool.execute<RowDataPacket[]>({
-        sql: `SELECT seq, document, document_escaped FROM ${COLLECTION[kind]} WHERE call_id = ?`,
-        values: [callId],
+        sql: `SELECT call_id, room_name, last_fact_ms, \`escaped\` FROM ${RECORDS} WHERE final = FALSE AND last_fact_ms < ? ORDER BY last_fact_ms LIMIT ?`,
+        // Integers as text (see encodeRow); last_fact_ms is whole, so "< ceil(bound)" is "< bound".
+        values: [String(Math.ceil(quietSinceMs)), String(Math.max(0, Math.floor(limit)))],
         timeout: STATEMENT_TIMEOUT_MS,
       });
-      const row = rows[0];
-      if (!row) return undefined;
-      const raw: unknown = row.document;
-      // MariaDB's JSON is LONGTEXT (a string); MySQL's JSON comes as a string with jsonStrings.
-      const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : String(raw);
-      const document: unknown = JSON.parse(text);
-      return {
-        seq: Number(row.seq),
-        document: Number(row.document_escaped) === 1 ? TEXT.mapStrings(document, TEXT.unescape) : document,
-        location: this.locate(kind, callId),
-      };
+      return rows.map((row) => ({
+        callId: String(row.call_id),
+        ...(row.room_name === null ? {} : { roomName: Number(row.escaped) === 1 ? TEXT.unescape(String(row.room_name)) : String(row.room_name) }),
+        lastFactAtMs: Number(row.last_fact_ms),
+      }));
     } catch (error) {
-      throw classifyDriverError(BACKEND, 'read', error);
+      throw classifyDriverError(BACKEND, 'list open calls', error);
     }
   }
 
@@ -260,10 +392,6 @@ export class MysqlBackend implements StorageBackend {
     this.pool = undefined;
     this.schemaReady = undefined;
     if (pool) await pool.end();
-  }
-
-  private locate(kind: ArtifactKind, callId: string): string {
-    return `${this.shownLocation} table ${COLLECTION[kind]} call_id=${callId}`;
   }
 
   private getPool(): Pool {
@@ -306,31 +434,29 @@ export class MysqlBackend implements StorageBackend {
   }
 
   private async createSchema(pool: Pool): Promise<ServerLimits> {
-    const tables = KINDS.map((kind) => COLLECTION[kind]);
     const [found] = await pool.execute<RowDataPacket[]>({
       sql: `SELECT COUNT(*) AS present, @@max_allowed_packet AS max_packet FROM information_schema.tables
-            WHERE table_schema = DATABASE() AND table_name IN (?, ?)`,
-      values: tables,
+            WHERE table_schema = DATABASE() AND table_name = ?`,
+      values: [RECORDS],
       timeout: STATEMENT_TIMEOUT_MS,
     });
-    // Tables already there (the usual case): no DDL, so no CREATE privilege needed.
-    // CREATE TABLE IF NOT EXISTS is safe when two processes start together.
-    if (Number(found[0]?.present) !== tables.length) {
-      for (const kind of KINDS) await pool.query({ sql: tableDdl(kind), timeout: STATEMENT_TIMEOUT_MS });
-    }
+    // Table already there (the usual case): no DDL, so no CREATE privilege needed. CREATE TABLE
+    // IF NOT EXISTS (indexes included) is safe when two processes start together.
+    if (Number(found[0]?.present) !== 1) await pool.query({ sql: DDL, timeout: STATEMENT_TIMEOUT_MS });
     const maxPacket = Number(found[0]?.max_packet);
-    return { packetBudget: (Number.isFinite(maxPacket) && maxPacket > 0 ? maxPacket : 4 * 1024 * 1024) - PACKET_HEADROOM_BYTES };
+    return { packetBudget: (Number.isFinite(maxPacket) && maxPacket > 0 ? maxPacket : DEFAULT_MAX_PACKET_BYTES) - PACKET_HEADROOM_BYTES };
   }
 
-  private async transaction(pool: Pool, work: (connection: PoolConnection) => Promise<void>): Promise<void> {
+  private async transaction<T>(pool: Pool, work: (connection: PoolConnection) => Promise<T>): Promise<T> {
     const connection = await pool.getConnection();
     let healthy = false;
     try {
       await connection.beginTransaction();
       try {
-        await work(connection);
+        const result = await work(connection);
         await connection.commit();
         healthy = true;
+        return result;
       } catch (error) {
         await connection.rollback().catch(() => undefined);
         throw error;

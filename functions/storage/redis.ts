@@ -1,50 +1,158 @@
 /**
- * Redis backend. Per artifact kind (`call_metadata`, `call_transcription`):
- * - `calldata:<kind>:call:<callId>`: HASH { seq, doc } holding the newest document as JSON text;
- * - `calldata:<kind>:room:<roomName>`: ZSET of call ids scored by the call's start time.
- * Keys are binary-safe, so untrusted room names go in verbatim; the `call:` / `room:` prefixes
- * keep the two key families apart whatever a room name contains. Every write is a Lua script
- * that compares the stored seq first, so redelivery and reordering never regress or duplicate.
+ * Redis backend: one hash per call and three sorted sets that index it.
+ * - `calldata:call:<callId>`: HASH { version, sole_writer, writer_seq, folder, final,
+ *   last_fact_ms, room, start_ms, state, metadata, transcription } — the merged record (`state`)
+ *   and the rendered documents as JSON text, the folder, a version for compare-and-swap and the
+ *   sole writer for the one-round-trip fast path. `room` / `start_ms` are absent until known.
+ * - `calldata:room:<roomName>`: ZSET of the room's call ids scored by start time (ms);
+ * - `calldata:time`: ZSET of every call id scored by start time;
+ * - `calldata:open`: ZSET of the call ids not final, scored by their last fact (the sweeper's list).
+ *
+ * Both guarded writes are Lua scripts (sent as EVALSHA), so the guard, the hash and the indexes
+ * change together atomically; a batch is one pipeline of one script per call: one round trip.
+ * The scripts touch keys of different hash slots, so this needs a standalone Redis (or a single
+ * shard), as before.
+ *
+ * Keys are binary-safe: untrusted room names go into keys verbatim, and the `call:` / `room:`
+ * prefixes keep the key families apart whatever a name contains. Call ids and writer ids are
+ * restricted to a safe alphabet by the contract. Room names may hold unpaired UTF-16
+ * surrogates, which UTF-8 cannot carry, so room keys and the `room` field are WTF-8 (see wtf8()).
  */
 import { Redis, type ChainableCommander } from 'ioredis';
+import type { CallState, DocumentKind, RenderedDocuments } from '../contract/record.ts';
 import { redactUrl } from '../shared/redact.ts';
-import { COLLECTION, newestPerCall, spreadOutcomes, type StorageBackend, type StoredArtifact, type WriteOutcome } from './backend.ts';
-import type { ArtifactKind, ArtifactRecord } from './documents.ts';
+import { MergingBackend, type BackendOptions, type FastResult, type OpenCall, type RowWrite, type StoredCall } from './backend.ts';
 import { BackendUnavailableError, classifyDriverError, LocationError, StorageError } from './errors.ts';
 
 const BACKEND = 'redis';
 const CONNECT_TIMEOUT_MS = 5_000;
 /** A hung server must not hold a Lambda invocation: the queue retries instead. */
 const COMMAND_TIMEOUT_MS = 15_000;
-const KEY_PREFIX = 'calldata';
 
-export function callKey(kind: ArtifactKind, callId: string): string {
-  return `${KEY_PREFIX}:${COLLECTION[kind]}:call:${callId}`;
+export const CALL_KEY_PREFIX = 'calldata:call:';
+export const ROOM_KEY_PREFIX = 'calldata:room:';
+export const OPEN_KEY = 'calldata:open';
+export const TIME_KEY = 'calldata:time';
+
+/**
+ * Text as WTF-8: exactly its UTF-8 bytes when well formed; an unpaired surrogate becomes the
+ * three-byte sequence of its code unit instead of U+FFFD, so two room names that differ only
+ * there keep apart keys and the name reads back exactly.
+ */
+export function wtf8(text: string): Buffer {
+  if (text.isWellFormed()) return Buffer.from(text, 'utf8');
+  const bytes: number[] = [];
+  // for..of walks code points; an unpaired surrogate comes out alone.
+  for (const char of text) {
+    const cp = char.codePointAt(0) ?? 0;
+    if (cp < 0x80) bytes.push(cp);
+    else if (cp < 0x800) bytes.push(0xc0 | (cp >> 6), 0x80 | (cp & 0x3f));
+    else if (cp < 0x10000) bytes.push(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
+    else bytes.push(0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 0x3f), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
+  }
+  return Buffer.from(bytes);
 }
 
-export function roomKey(kind: ArtifactKind, roomName: string): string {
-  return `${KEY_PREFIX}:${COLLECTION[kind]}:room:${roomName}`;
+/** The inverse of wtf8() (the bytes are always ones this backend wrote). */
+export function fromWtf8(bytes: Buffer): string {
+  const text = bytes.toString('utf8');
+  // U+FFFD marks an encoded surrogate (or a genuine U+FFFD, which the slow path keeps too).
+  if (!text.includes('\uFFFD')) return text;
+  const units: number[] = [];
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i] ?? 0;
+    const next = (k: number) => (bytes[i + k] ?? 0) & 0x3f;
+    let cp: number;
+    if (b < 0x80) [cp, i] = [b, i + 1];
+    else if (b < 0xe0) [cp, i] = [((b & 0x1f) << 6) | next(1), i + 2];
+    else if (b < 0xf0) [cp, i] = [((b & 0x0f) << 12) | (next(1) << 6) | next(2), i + 3];
+    else [cp, i] = [((b & 0x07) << 18) | (next(1) << 12) | (next(2) << 6) | next(3), i + 4];
+    if (cp < 0x10000) units.push(cp);
+    else units.push(0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff));
+  }
+  let out = '';
+  // In slices: String.fromCharCode takes its arguments on the stack.
+  for (let i = 0; i < units.length; i += 8_192) out += String.fromCharCode(...units.slice(i, i + 8_192));
+  return out;
+}
+
+export function callKey(callId: string): string {
+  return `${CALL_KEY_PREFIX}${callId}`;
+}
+
+export function roomKey(roomName: string): Buffer {
+  return Buffer.concat([Buffer.from(ROOM_KEY_PREFIX), wtf8(roomName)]);
 }
 
 /**
- * KEYS: call hash, room zset. ARGV: seq, document JSON, start time (ms), call id.
- * Returns 1 when written, 0 when a record with an equal or newer seq is already stored.
- * Seqs stay below 2^53, so Lua's doubles compare them exactly.
+ * The write both scripts share, after their guard has set `version`.
+ * KEYS: 1 call hash, 2 open zset, 3 time zset, 4 room zset of ARGV[7] (untouched while the room is unknown).
+ * ARGV: 1 call id, 2 sole writer ('' when several), 3 writer seq, 4 folder, 5 final ('1' / '0'),
+ *       6 last fact ms, 7 room ('' = unknown), 8 start ms ('' = unknown), 9 state JSON,
+ *       10 expected version (compare-and-swap only; '' = absent), then pairs of document field
+ *       and JSON ('' = none) for the documents this location stores.
+ * A room name is never empty (the contract), so '' is free to mean unknown. The record's room
+ * can change (the merge keeps the smallest name reported): the call then leaves the old room's
+ * set, whose key is built here from the stored name (not declared in KEYS: fine on a standalone server).
  */
-const GUARDED_WRITE_LUA = `
-local stored = redis.call('HGET', KEYS[1], 'seq')
-if stored and tonumber(stored) >= tonumber(ARGV[1]) then
-  return 0
+const WRITE_LUA = `
+local previous_room = redis.call('HGET', KEYS[1], 'room')
+redis.call('HSET', KEYS[1], 'version', string.format('%d', version), 'sole_writer', ARGV[2], 'writer_seq', ARGV[3],
+  'folder', ARGV[4], 'final', ARGV[5], 'last_fact_ms', ARGV[6], 'state', ARGV[9])
+local function put(field, value)
+  if value == '' then redis.call('HDEL', KEYS[1], field) else redis.call('HSET', KEYS[1], field, value) end
 end
-redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'doc', ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+put('room', ARGV[7])
+put('start_ms', ARGV[8])
+for i = 11, #ARGV, 2 do put(ARGV[i], ARGV[i + 1]) end
+if previous_room and previous_room ~= ARGV[7] then redis.call('ZREM', '${ROOM_KEY_PREFIX}' .. previous_room, ARGV[1]) end
+if ARGV[8] ~= '' then
+  redis.call('ZADD', KEYS[3], ARGV[8], ARGV[1])
+  if ARGV[7] ~= '' then redis.call('ZADD', KEYS[4], ARGV[8], ARGV[1]) end
+end
+if ARGV[5] == '1' then redis.call('ZREM', KEYS[2], ARGV[1]) else redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1]) end
 return 1
 `;
-const GUARDED_WRITE = 'calldataGuardedWrite';
 
-/** The script command defineCommand adds (ioredis sends EVALSHA, falling back to EVAL once per connection). */
-interface GuardedWriteCommander {
-  calldataGuardedWrite(callKey: string, roomKey: string, seq: string, doc: string, startedAtMs: string, callId: string): unknown;
+/**
+ * Fast path: insert when absent (version 1); replace (version + 1) when the stored record's sole
+ * writer is ours with a lower sequence and the same folder; otherwise write nothing and return 0.
+ * Sequences stay below 2^53, so Lua's doubles compare them exactly.
+ */
+const FAST_WRITE_LUA = `
+local stored = redis.call('HMGET', KEYS[1], 'version', 'sole_writer', 'writer_seq', 'folder')
+local version
+if not stored[1] then
+  version = 1
+elseif ARGV[2] ~= '' and stored[2] == ARGV[2] and tonumber(stored[3]) < tonumber(ARGV[3]) and stored[4] == ARGV[4] then
+  version = tonumber(stored[1]) + 1
+else
+  return 0
+end
+${WRITE_LUA}`;
+
+/** Compare-and-swap: with ARGV[10] '' write only when absent, else only when the stored version equals it. */
+const CAS_WRITE_LUA = `
+local stored = redis.call('HGET', KEYS[1], 'version')
+local version
+if ARGV[10] == '' then
+  if stored then return 0 end
+  version = 1
+else
+  if not stored or tonumber(stored) ~= tonumber(ARGV[10]) then return 0 end
+  version = tonumber(ARGV[10]) + 1
+end
+${WRITE_LUA}`;
+
+const FAST_WRITE = 'calldataFastWrite';
+const CAS_WRITE = 'calldataCasWrite';
+
+type ScriptArg = string | Buffer;
+
+/** The script commands defineCommand adds (ioredis sends EVALSHA, falling back to EVAL once per connection). */
+interface ScriptCommander {
+  calldataFastWrite(...args: ScriptArg[]): unknown;
+  calldataCasWrite(...args: ScriptArg[]): unknown;
 }
 
 function isConnectionError(error: unknown): boolean {
@@ -61,16 +169,26 @@ function classify(action: string, error: unknown): StorageError {
   return classifyDriverError(BACKEND, action, error);
 }
 
-export class RedisBackend implements StorageBackend {
+export class RedisBackend extends MergingBackend {
   readonly name = BACKEND;
   private readonly location: string;
   private readonly redacted: string;
   private client: Redis | undefined;
 
-  constructor(location: string) {
+  constructor(location: string, options: BackendOptions) {
+    super(options);
     if (!/^rediss?:\/\//i.test(location)) throw new LocationError(BACKEND, 'redis: location must start with redis:// or rediss://');
     this.location = location;
     this.redacted = redactUrl(location);
+  }
+
+  protected locate(callId: string): string {
+    return `${this.redacted} key ${callKey(callId)}`;
+  }
+
+  /** The document fields this location stores; the others are left as they are. */
+  private documentFields(): DocumentKind[] {
+    return (['metadata', 'transcription'] as const).filter((kind) => this.documents.includes(kind));
   }
 
   private getClient(): Redis {
@@ -80,6 +198,8 @@ export class RedisBackend implements StorageBackend {
         client = new Redis(this.location, {
           connectTimeout: CONNECT_TIMEOUT_MS,
           commandTimeout: COMMAND_TIMEOUT_MS,
+          // RESP2: the same reply shapes from every server version (RESP3 needs Redis 6).
+          protocol: 2,
           // No offline queue: a command issued while disconnected fails at once instead of
           // waiting in memory (see connected() for how a fresh or recovering connection is awaited).
           enableOfflineQueue: false,
@@ -97,7 +217,8 @@ export class RedisBackend implements StorageBackend {
       client.on('error', () => undefined);
       // Every write waiting in connected() listens briefly; all of them remove their listeners.
       client.setMaxListeners(64);
-      client.defineCommand(GUARDED_WRITE, { numberOfKeys: 2, lua: GUARDED_WRITE_LUA });
+      client.defineCommand(FAST_WRITE, { numberOfKeys: 4, lua: FAST_WRITE_LUA });
+      client.defineCommand(CAS_WRITE, { numberOfKeys: 4, lua: CAS_WRITE_LUA });
       this.client = client;
     }
     return this.client;
@@ -128,66 +249,119 @@ export class RedisBackend implements StorageBackend {
     return client;
   }
 
-  locationOf(kind: ArtifactKind, callId: string): string {
-    return `${this.redacted} key ${callKey(kind, callId)}`;
-  }
-
-  async write(records: readonly ArtifactRecord[]): Promise<WriteOutcome[]> {
-    if (records.length === 0) return [];
-    const { winners, winnerIndex } = newestPerCall(records);
+  /**
+   * Queues `count` commands on one pipeline and sends them in one round trip. Any failed
+   * command fails the whole call: the batch stays queued, and its retry is harmless because
+   * every write is guarded.
+   */
+  private async pipelined(action: string, count: number, queue: (pipeline: ChainableCommander) => void): Promise<unknown[]> {
+    if (count === 0) return [];
     let results: [error: Error | null, result: unknown][] | null;
     try {
       const client = await this.connected();
-      // All guarded writes go out in one pipeline: one round trip whatever the batch size.
-      const pipeline: ChainableCommander = client.pipeline();
-      const scripted = pipeline as unknown as GuardedWriteCommander;
-      for (const record of winners) {
-        scripted.calldataGuardedWrite(
-          callKey(record.kind, record.callId),
-          roomKey(record.kind, record.roomName),
-          String(record.seq),
-          JSON.stringify(record.document),
-          String(record.startedAtMs),
-          record.callId,
-        );
-      }
+      const pipeline = client.pipeline();
+      queue(pipeline);
       results = await pipeline.exec();
     } catch (error) {
-      throw classify('write', error);
+      throw classify(action, error);
     }
-    if (!results || results.length !== winners.length) {
-      throw new BackendUnavailableError(BACKEND, `${BACKEND}: write failed: pipeline returned ${results?.length ?? 'no'} replies for ${winners.length} commands`);
+    if (!results || results.length !== count) {
+      throw new BackendUnavailableError(BACKEND, `${BACKEND}: ${action} failed: pipeline returned ${results?.length ?? 'no'} replies for ${count} commands`);
     }
-    const outcomes = winners.map((record, i): WriteOutcome => {
-      const [error, reply] = results[i] ?? [new Error('missing reply'), null];
-      // Any failed script fails the batch: the records stay queued, and a retry is harmless.
-      if (error) throw classify('write', error);
-      return { location: this.locationOf(record.kind, record.callId), applied: Number(reply) === 1 };
+    return results.map(([error, reply]) => {
+      if (error) throw classify(action, error);
+      return reply;
     });
-    return spreadOutcomes(records, winnerIndex, outcomes);
   }
 
-  async read(kind: ArtifactKind, callId: string): Promise<StoredArtifact | undefined> {
-    let seq: string | null | undefined;
-    let doc: string | null | undefined;
-    try {
-      const client = await this.connected();
-      [seq, doc] = await client.hmget(callKey(kind, callId), 'seq', 'doc');
-    } catch (error) {
-      throw classify('read', error);
-    }
-    if (seq == null || doc == null) return undefined;
-    return { seq: Number(seq), document: JSON.parse(doc) as unknown, location: this.locationOf(kind, callId) };
+  /** Keys and arguments of a write script (see WRITE_LUA for their order). */
+  private scriptArgs(row: RowWrite, expected: number | undefined): ScriptArg[] {
+    const room = row.roomName === undefined ? Buffer.alloc(0) : wtf8(row.roomName);
+    const documents = this.documentFields().flatMap((kind) => {
+      const document = row.documents[kind];
+      return [kind, document === undefined ? '' : JSON.stringify(document)];
+    });
+    return [
+      callKey(row.callId),
+      OPEN_KEY,
+      TIME_KEY,
+      Buffer.concat([Buffer.from(ROOM_KEY_PREFIX), room]),
+      row.callId,
+      row.soleWriter ?? '',
+      String(row.writerSeq),
+      row.folder,
+      row.final ? '1' : '0',
+      // Epoch milliseconds stay below 2^53: String() gives every digit, never an exponent.
+      String(row.lastFactAtMs),
+      room,
+      row.startedAtMs === undefined ? '' : String(row.startedAtMs),
+      // JSON.stringify escapes unpaired surrogates, so the text survives UTF-8 exactly.
+      JSON.stringify(row.state),
+      expected === undefined ? '' : String(expected),
+      ...documents,
+    ];
   }
 
-  /** Call ids of a room, oldest start first (ties by call id), from the room index. */
-  async roomCallIds(kind: ArtifactKind, roomName: string): Promise<string[]> {
+  protected async writeIfSoleWriter(rows: readonly RowWrite[]): Promise<FastResult[]> {
+    const replies = await this.pipelined('write', rows.length, (pipeline) => {
+      const scripts = pipeline as unknown as ScriptCommander;
+      for (const row of rows) scripts.calldataFastWrite(...this.scriptArgs(row, undefined));
+    });
+    // Not written: a duplicate or another writer's record; the read-merge-write tells them apart.
+    return replies.map((reply) => (Number(reply) === 1 ? 'applied' : 'conflict'));
+  }
+
+  protected async writeIfVersion(rows: readonly { row: RowWrite; expected: number | undefined }[]): Promise<boolean[]> {
+    const replies = await this.pipelined('write', rows.length, (pipeline) => {
+      const scripts = pipeline as unknown as ScriptCommander;
+      for (const { row, expected } of rows) scripts.calldataCasWrite(...this.scriptArgs(row, expected));
+    });
+    return replies.map((reply) => Number(reply) === 1);
+  }
+
+  protected async readRows(callIds: readonly string[]): Promise<Map<string, StoredCall>> {
+    // Only the documents this location stores: another configuration's may lag behind the record.
+    const kinds = this.documentFields();
+    const replies = await this.pipelined('read', callIds.length, (pipeline) => {
+      for (const callId of callIds) pipeline.hmget(callKey(callId), 'version', 'folder', 'state', ...kinds);
+    });
+    const rows = new Map<string, StoredCall>();
+    callIds.forEach((callId, i) => {
+      const [version, folder, state, ...documentTexts] = replies[i] as (string | null)[];
+      if (version == null || state == null) return;
+      const documents: RenderedDocuments = {};
+      kinds.forEach((kind, k) => {
+        const text = documentTexts[k];
+        if (text != null) Object.assign(documents, { [kind]: JSON.parse(text) as unknown });
+      });
+      rows.set(callId, { callId, version: Number(version), folder: folder ?? '', state: JSON.parse(state) as CallState, documents, location: this.locate(callId) });
+    });
+    return rows;
+  }
+
+  async read(callId: string): Promise<StoredCall | undefined> {
+    return (await this.readRows([callId])).get(callId);
+  }
+
+  async openCalls(quietSinceMs: number, limit: number): Promise<OpenCall[]> {
+    if (limit <= 0) return [];
+    let flat: string[];
     try {
       const client = await this.connected();
-      return await client.zrange(roomKey(kind, roomName), 0, '-1');
+      // '(' makes the bound exclusive: last fact strictly older than quietSinceMs.
+      flat = await client.zrangebyscore(OPEN_KEY, '-inf', `(${quietSinceMs}`, 'WITHSCORES', 'LIMIT', 0, limit);
     } catch (error) {
-      throw classify('list room', error);
+      throw classify('list open calls', error);
     }
+    const open: { callId: string; lastFactAtMs: number }[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) open.push({ callId: flat[i] as string, lastFactAtMs: Number(flat[i + 1]) });
+    const rooms = await this.pipelined('list open calls', open.length, (pipeline) => {
+      for (const call of open) pipeline.hgetBuffer(callKey(call.callId), 'room');
+    });
+    return open.map((call, i) => {
+      const room = rooms[i];
+      return room instanceof Buffer ? { ...call, roomName: fromWtf8(room) } : call;
+    });
   }
 
   async close(): Promise<void> {

@@ -1,18 +1,20 @@
 /**
  * MySQL backend against the real server (MariaDB 10.11 on the test bench). Everything runs in a
- * database of its own, so the tables are really created on first use and nothing clashes with
+ * database of its own, so the table is really created on first use and nothing clashes with
  * other test files.
  */
 import { randomUUID } from 'node:crypto';
-import { Connection, createConnection, type RowDataPacket } from 'mysql2/promise';
+import { Connection as CoreConnection } from 'mysql2';
+import { createConnection, type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { metadataRecord, transcriptionRecord } from '../../functions/storage/documents.ts';
+import { stateOf } from '../../functions/domain/merge.ts';
+import { deltasOf } from '../../functions/domain/persist.ts';
+import { StorageError } from '../../functions/storage/errors.ts';
 import { MysqlBackend } from '../../functions/storage/mysql.ts';
-import { describeBackendConformance } from '../support/backend-conformance.ts';
+import { BOTH, describeBackendConformance, MODEL, workerMessage } from '../support/backend-conformance.ts';
 import { requireServer, SERVERS } from '../support/servers.ts';
-import { buildSnapshot } from '../support/snapshots.ts';
+import { longConversation } from '../support/snapshots.ts';
 
-const TZ = 'Asia/Kolkata';
 const DATABASE = `calldata_it_${randomUUID().replaceAll('-', '')}`;
 const databases = [DATABASE];
 
@@ -37,10 +39,18 @@ async function admin<T>(work: (connection: Awaited<ReturnType<typeof createConne
   }
 }
 
+/** Plain objects of a query's rows (the driver's rows carry a prototype toEqual would compare). */
+async function rowsOf(sql: string, values: string[] = []): Promise<Record<string, unknown>[]> {
+  const [rows] = await admin((connection) => connection.execute<RowDataPacket[]>(sql, values));
+  return rows.map((row) => ({ ...row }));
+}
+
 async function createDatabase(database: string): Promise<void> {
   // The name is generated above from a UUID, never from input.
   await admin((connection) => connection.query(`CREATE DATABASE ${database}`));
 }
+
+const newCallId = () => `RM_${randomUUID().slice(0, 12)}`;
 
 beforeAll(async () => {
   await createDatabase(DATABASE);
@@ -55,7 +65,7 @@ afterAll(async () => {
 describeBackendConformance({
   name: 'mysql',
   location: async () => inDatabase(await requireServer('mysql'), DATABASE),
-  create: (location) => new MysqlBackend(location),
+  create: (location, options) => new MysqlBackend(location, options),
   serverPort: SERVERS.mysql.port,
   viaPort,
 });
@@ -64,143 +74,199 @@ describe('mysql backend specifics', () => {
   let backend: MysqlBackend;
 
   beforeAll(async () => {
-    backend = new MysqlBackend(inDatabase(await requireServer('mysql'), DATABASE));
+    backend = new MysqlBackend(inDatabase(await requireServer('mysql'), DATABASE), BOTH);
   });
   afterAll(async () => {
     await backend?.close();
   });
 
-  it('creates both tables on first use with call_id as primary key and a JSON document', async () => {
+  it('creates call_records on first use with call_id as primary key, JSON documents and the sweeper index', async () => {
     // Prepare: an empty database and a backend pointed at it
     const database = `calldata_it_${randomUUID().replaceAll('-', '')}`;
     databases.push(database);
     await createDatabase(database);
-    const fresh = new MysqlBackend(inDatabase(await requireServer('mysql'), database));
+    const fresh = new MysqlBackend(inDatabase(await requireServer('mysql'), database), BOTH);
     try {
       // Act
-      const outcomes = await fresh.write([metadataRecord(buildSnapshot({}), TZ)]);
+      const [outcome] = await fresh.merge(deltasOf([workerMessage(newCallId(), 1)]));
       // Assess: MariaDB spells JSON as LONGTEXT guarded by JSON_VALID; MySQL as a json column
-      expect(outcomes[0]?.applied).toBe(true);
-      const [keys] = await admin((connection) =>
-        connection.execute<RowDataPacket[]>(
-          `SELECT table_name AS name, column_name AS col FROM information_schema.key_column_usage
-           WHERE table_schema = ? AND constraint_name = 'PRIMARY' ORDER BY table_name`,
+      expect(outcome?.changed).toBe(true);
+      expect(
+        await rowsOf(
+          `SELECT column_name AS col FROM information_schema.key_column_usage
+           WHERE table_schema = ? AND table_name = 'call_records' AND constraint_name = 'PRIMARY'`,
           [database],
         ),
-      );
-      expect(keys.map((k) => ({ ...k }))).toEqual([
-        { name: 'call_metadata', col: 'call_id' },
-        { name: 'call_transcription', col: 'call_id' },
-      ]);
-      for (const table of ['call_metadata', 'call_transcription']) {
-        const [[created]] = await admin((connection) => connection.query<RowDataPacket[]>(`SHOW CREATE TABLE ${database}.${table}`));
-        const ddl = String(created?.['Create Table']);
-        expect(ddl).toMatch(/`document` (json|longtext)/i);
-        if (/`document` longtext/i.test(ddl)) expect(ddl).toMatch(/json_valid\(`document`\)/i);
+      ).toEqual([{ col: 'call_id' }]);
+      const [created] = await admin((connection) => connection.query<RowDataPacket[]>(`SHOW CREATE TABLE ${database}.call_records`));
+      const ddl = String(created[0]?.['Create Table']);
+      expect(ddl).toMatch(/`call_id` varchar\(128\) CHARACTER SET ascii COLLATE ascii_bin NOT NULL/i);
+      for (const column of ['state', 'metadata', 'transcription']) {
+        expect(ddl).toMatch(new RegExp(`\`${column}\` (json|longtext)`, 'i'));
+        if (new RegExp(`\`${column}\` longtext`, 'i').test(ddl)) expect(ddl).toMatch(new RegExp(`json_valid\\(\`${column}\`\\)`, 'i'));
       }
+      expect(ddl).toMatch(/KEY `call_records_open_idx` \(`final`,`last_fact_ms`\)/);
+      expect(ddl).toMatch(/KEY `call_records_room_name_idx` \(`room_name`\(191\),`start_time`\)/);
     } finally {
       await fresh.close();
     }
   });
 
-  it('leaves the tables intact and stores an SQL-injection room name verbatim', async () => {
+  it('leaves the table intact and stores an SQL-injection room name verbatim', async () => {
     // Prepare
-    const roomName = "room'; DROP TABLE call_metadata; --";
-    const snapshot = buildSnapshot({ roomName });
+    const roomName = "room'; DROP TABLE call_records; --";
+    const callId = newCallId();
     // Act
-    await backend.write([metadataRecord(snapshot, TZ), transcriptionRecord(snapshot, TZ)]);
+    await backend.merge(deltasOf([workerMessage(callId, 1, { roomName })]));
     // Assess: the row holds the name as data, in the column and in the document
-    const [rows] = await admin((connection) =>
-      connection.execute<RowDataPacket[]>(
-        `SELECT room_name, JSON_UNQUOTE(JSON_EXTRACT(document, '$.room_name')) AS doc_room FROM ${DATABASE}.call_metadata WHERE call_id = ?`,
-        [snapshot.callId],
-      ),
-    );
-    expect(rows.map((r) => ({ ...r }))).toEqual([{ room_name: roomName, doc_room: roomName }]);
-    const [tables] = await admin((connection) =>
-      connection.execute<RowDataPacket[]>('SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = ?', [DATABASE]),
-    );
-    expect(Number(tables[0]?.n)).toBe(2);
+    expect(
+      await rowsOf(`SELECT room_name, JSON_UNQUOTE(JSON_EXTRACT(metadata, '$.room_name')) AS doc_room FROM ${DATABASE}.call_records WHERE call_id = ?`, [callId]),
+    ).toEqual([{ room_name: roomName, doc_room: roomName }]);
+    expect(await rowsOf('SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = ?', [DATABASE])).toEqual([{ n: 1 }]);
+  });
+
+  it('stores a record with unpaired surrogates escaped (valid JSON, escaped set) and reads it back exactly', async () => {
+    // Prepare: characters JSON text cannot carry, NUL (which it can), and the escape mark itself
+    const callId = newCallId();
+    const message = workerMessage(callId, 1, {
+      roomName: 'cut \udc4d room \uE000 mark',
+      items: [{ id: 'x', role: 'user', content: 'cut emoji \ud83d and \u0000 NUL', interrupted: false, timestampMs: Date.UTC(2026, 0, 1) }],
+    });
+    // Act
+    await backend.merge(deltasOf([message]));
+    // Assess
+    expect(
+      await rowsOf(`SELECT \`escaped\` AS is_escaped, JSON_VALID(state) AS state_ok, JSON_VALID(transcription) AS doc_ok FROM ${DATABASE}.call_records WHERE call_id = ?`, [callId]),
+    ).toEqual([{ is_escaped: 1, state_ok: 1, doc_ok: 1 }]);
+    const read = await backend.read(callId);
+    expect(read?.state.roomName).toBe('cut \udc4d room \uE000 mark');
+    expect(read?.documents.metadata?.room_name).toBe('cut \udc4d room \uE000 mark');
+    expect(read?.documents.transcription?.conversation[0]?.content).toBe('cut emoji \ud83d and \u0000 NUL');
+    expect((await backend.openCalls(Number.MAX_SAFE_INTEGER, 100_000)).find((open) => open.callId === callId)?.roomName).toBe('cut \udc4d room \uE000 mark');
   });
 
   it('keeps call ids that differ only in case as two calls', async () => {
     // Prepare
-    const base = `Case-${randomUUID()}`;
-    const upper = buildSnapshot({ callId: base.toUpperCase(), roomName: 'upper' });
-    const lower = buildSnapshot({ callId: base.toLowerCase(), roomName: 'lower' });
+    const base = `RM_Case${randomUUID().slice(0, 8)}`;
+    const upper = workerMessage(base.toUpperCase(), 1, { roomName: 'upper' });
+    const lower = workerMessage(base.toLowerCase(), 1, { roomName: 'lower' });
     // Act
-    const outcomes = await backend.write([metadataRecord(upper, TZ), metadataRecord(lower, TZ)]);
+    const outcomes = await backend.merge(deltasOf([upper, lower]));
     // Assess
-    expect(outcomes.map((o) => o.applied)).toEqual([true, true]);
-    expect((await backend.read('metadata', upper.callId))?.document).toMatchObject({ room_name: 'upper' });
-    expect((await backend.read('metadata', lower.callId))?.document).toMatchObject({ room_name: 'lower' });
-  });
-
-  it('reads back a document with unpaired surrogates and NUL exactly', async () => {
-    // Prepare: characters JSON text cannot carry, and the escape mark itself
-    const snapshot = buildSnapshot({
-      roomName: 'nul\u0000byte \uE000 mark',
-      conversation: [{ role: 'user', content: 'cut emoji \ud83d and \udc4d alone', interrupted: false, timestampMs: Date.UTC(2026, 0, 1) }],
-    });
-    const record = transcriptionRecord(snapshot, TZ);
-    // Act
-    const [outcome] = await backend.write([record]);
-    // Assess
-    expect(outcome?.applied).toBe(true);
-    expect((await backend.read('transcription', snapshot.callId))?.document).toEqual(record.document);
+    expect(outcomes.map((o) => o.changed)).toEqual([true, true]);
+    expect((await backend.read(upper.callId))?.state.roomName).toBe('upper');
+    expect((await backend.read(lower.callId))?.state.roomName).toBe('lower');
   });
 
   it('accepts a mysql+pymysql:// location and keeps its password out of outcomes', async () => {
     // Prepare
     const location = inDatabase(await requireServer('mysql'), DATABASE).replace(/^mysql:/, 'mysql+pymysql:');
-    const pymysql = new MysqlBackend(location);
-    const snapshot = buildSnapshot({});
+    const pymysql = new MysqlBackend(location, BOTH);
+    const message = workerMessage(newCallId(), 2);
     try {
       // Act
-      const [outcome] = await pymysql.write([metadataRecord(snapshot, TZ)]);
+      const [outcome] = await pymysql.merge(deltasOf([message]));
       // Assess
-      expect(outcome?.applied).toBe(true);
+      expect(outcome?.changed).toBe(true);
       expect(outcome?.location).toMatch(/^mysql\+pymysql:\/\//);
       expect(outcome?.location).not.toContain(':calldata@');
-      expect((await backend.read('metadata', snapshot.callId))?.seq).toBe(snapshot.seq);
+      expect((await backend.read(message.callId))?.state.writers).toEqual({ 'job:AJ_worker': 2 });
     } finally {
       await pymysql.close();
     }
   });
 
-  it('writes each kind of a batch with one INSERT statement', async () => {
-    // Prepare: five calls, both kinds, and a spy on every statement the pool's connections run
-    const snapshots = Array.from({ length: 5 }, () => buildSnapshot({ turns: 1 }));
-    const records = snapshots.flatMap((s) => [metadataRecord(s, TZ), transcriptionRecord(s, TZ)]);
-    await backend.read('metadata', 'warm-up'); // tables and connection ready, so only the write is counted
-    const spy = vi.spyOn(Connection.prototype, 'execute');
+  it('stores only the documents its location lists', async () => {
+    // Prepare
+    const metadataOnly = new MysqlBackend(inDatabase(await requireServer('mysql'), DATABASE), { documents: ['metadata'], model: MODEL });
+    const callId = newCallId();
     try {
       // Act
-      const outcomes = await backend.write(records);
+      await metadataOnly.merge(deltasOf([workerMessage(callId, 2)]));
       // Assess
-      expect(outcomes.every((o) => o.applied)).toBe(true);
-      const inserts = spy.mock.calls.map(([query]) => (typeof query === 'string' ? query : String((query as { sql?: string }).sql))).filter((sql) => /^\s*INSERT/i.test(sql));
-      expect(inserts).toHaveLength(2);
+      expect(await rowsOf(`SELECT metadata IS NOT NULL AS has_metadata, transcription IS NULL AS no_transcription FROM ${DATABASE}.call_records WHERE call_id = ?`, [callId])).toEqual([
+        { has_metadata: 1, no_transcription: 1 },
+      ]);
     } finally {
-      spy.mockRestore();
+      await metadataOnly.close();
     }
   });
 
-  it('reports exactly one of two concurrent writers of the same snapshot as applied', async () => {
-    // Prepare: two independent backends (two Lambda containers) and ten fresh calls
-    const other = new MysqlBackend(inDatabase(await requireServer('mysql'), DATABASE));
+  it('one writer per call: a batch of updates of stored calls is one statement, one round trip', async () => {
+    // Prepare: ten stored calls, then their next snapshots; a spy on every statement any connection runs
+    const ids = Array.from({ length: 10 }, newCallId);
+    await backend.merge(deltasOf(ids.map((id) => workerMessage(id, 1))));
+    const execute = vi.spyOn(CoreConnection.prototype, 'execute');
+    const query = vi.spyOn(CoreConnection.prototype, 'query');
     try {
-      const snapshots = Array.from({ length: 10 }, () => buildSnapshot({}));
-      // Act: both deliver every snapshot at the same time
-      const results = await Promise.all(
-        snapshots.map((s) => Promise.all([backend.write([metadataRecord(s, TZ)]), other.write([metadataRecord(s, TZ)])])),
-      );
+      // Act
+      const outcomes = await backend.merge(deltasOf(ids.map((id) => workerMessage(id, 2))));
       // Assess
-      for (const [first, second] of results) {
-        expect([first[0]?.applied, second[0]?.applied].filter(Boolean)).toHaveLength(1);
-      }
+      expect(outcomes.every((o) => o.changed)).toBe(true);
+      expect(execute.mock.calls.length + query.mock.calls.length).toBe(1);
+    } finally {
+      execute.mockRestore();
+      query.mockRestore();
+    }
+    for (const id of ids) expect((await backend.read(id))?.state.writers).toEqual({ 'job:AJ_worker': 2 });
+  });
+
+  it('a batch mixing new calls, newer snapshots and stale redeliveries reports exactly which changed', async () => {
+    // Prepare: calls stored at seq 3; the batch brings seq 2 (stale) for some, seq 4 for others, and new calls
+    const stale = Array.from({ length: 3 }, newCallId);
+    const newer = Array.from({ length: 3 }, newCallId);
+    const fresh = Array.from({ length: 3 }, newCallId);
+    await backend.merge(deltasOf([...stale, ...newer].map((id) => workerMessage(id, 3))));
+    const batch = [...stale.map((id) => workerMessage(id, 2)), ...newer.map((id) => workerMessage(id, 4)), ...fresh.map((id) => workerMessage(id, 1))];
+    // Act
+    const outcomes = await backend.merge(deltasOf(batch));
+    // Assess
+    expect(outcomes.map((o) => [o.callId, o.changed])).toEqual([...stale.map((id) => [id, false]), ...newer.map((id) => [id, true]), ...fresh.map((id) => [id, true])]);
+    for (const id of stale) expect((await backend.read(id))?.state.writers).toEqual({ 'job:AJ_worker': 3 });
+    for (const id of newer) expect((await backend.read(id))?.state.writers).toEqual({ 'job:AJ_worker': 4 });
+  });
+
+  it('a batch larger than one statement is written in one transaction and reported exactly', async () => {
+    // Prepare: 1 200 calls (more rows than one statement takes), every other one already stored at a newer seq
+    const ids = Array.from({ length: 1_200 }, (_, i) => `RM_bulk${i.toString().padStart(4, '0')}_${randomUUID().slice(0, 8)}`);
+    const storedAhead = ids.filter((_, i) => i % 2 === 0);
+    await backend.merge(deltasOf(storedAhead.map((id) => workerMessage(id, 3))));
+    // Act
+    const outcomes = await backend.merge(deltasOf(ids.map((id) => workerMessage(id, 2))));
+    // Assess
+    expect(outcomes.map((o) => o.changed)).toEqual(ids.map((_, i) => i % 2 !== 0));
+    expect(await rowsOf(`SELECT COUNT(*) AS n FROM ${DATABASE}.call_records WHERE call_id LIKE 'RM\\_bulk%' AND writer_seq = 2`)).toEqual([{ n: 600 }]);
+  });
+
+  it('of two backends delivering the same snapshots at once, exactly one reports each change', async () => {
+    // Prepare: two independent backends (two Lambda containers) and ten fresh calls
+    const other = new MysqlBackend(inDatabase(await requireServer('mysql'), DATABASE), BOTH);
+    const messages = Array.from({ length: 10 }, () => workerMessage(newCallId(), 2));
+    try {
+      // Act: both deliver every snapshot at the same time
+      const results = await Promise.all(messages.map((m) => Promise.all([backend.merge(deltasOf([m])), other.merge(deltasOf([m]))])));
+      // Assess
+      for (const [first, second] of results) expect([first[0]?.changed, second[0]?.changed].filter(Boolean)).toHaveLength(1);
+      for (const m of messages) expect((await backend.read(m.callId))?.state).toEqual(stateOf(m));
     } finally {
       await other.close();
     }
+  });
+
+  it('refuses a record larger than max_allowed_packet with a non-retryable error and writes nothing', async () => {
+    // Prepare: a transcript whose record (state and documents together) cannot fit one packet
+    const [limits] = await rowsOf('SELECT @@max_allowed_packet AS bytes');
+    const callId = newCallId();
+    const items = longConversation(60 * 60 * 1000, Math.ceil(Number(limits?.bytes) / 2) + 1024 * 1024).map((item, i) => ({ ...item, id: `big-${i}` }));
+    // Act
+    const error = await backend.merge(deltasOf([workerMessage(callId, 2, { items })])).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    // Assess
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as StorageError).retryable).toBe(false);
+    expect((error as StorageError).message).toMatch(/max_allowed_packet/);
+    expect(await backend.read(callId)).toBeUndefined();
   });
 });

@@ -1,16 +1,34 @@
+/**
+ * Redis backend against the real server. Everything runs in a database number of its own, and
+ * every call this file writes is removed afterwards (its hash and its index entries), so nothing
+ * clashes with other test files, and concurrent runs of this file only ever add entries that
+ * carry fresh call ids.
+ */
 import { randomUUID } from 'node:crypto';
-import { Socket } from 'node:net';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { metadataRecord, transcriptionRecord } from '../../functions/storage/documents.ts';
-import { StorageError } from '../../functions/storage/errors.ts';
-import { callKey, RedisBackend, roomKey } from '../../functions/storage/redis.ts';
-import { describeBackendConformance } from '../support/backend-conformance.ts';
+import { Pipeline, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { FactMessage } from '../../functions/contract/facts.ts';
+import { stateOf } from '../../functions/domain/merge.ts';
+import { deltasOf } from '../../functions/domain/persist.ts';
+import type { BackendOptions } from '../../functions/storage/backend.ts';
+import { LocationError, StorageError } from '../../functions/storage/errors.ts';
+import { CALL_KEY_PREFIX, callKey, OPEN_KEY, RedisBackend, ROOM_KEY_PREFIX, roomKey, TIME_KEY } from '../../functions/storage/redis.ts';
+import { BOTH, describeBackendConformance, MODEL, workerMessage } from '../support/backend-conformance.ts';
 import { requireServer, SERVERS } from '../support/servers.ts';
-import { buildSnapshot } from '../support/snapshots.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
 
-const TZ = 'Asia/Kolkata';
+/** This file's database (bench/persist.ts flushes 15; other tests use 0). */
+const DB = 11;
+const START = Date.UTC(2026, 10, 23, 19, 18, 38, 120);
+
+/** Call ids this file wrote, removed in afterAll. */
+const written = new Set<string>();
+
+function inDb(url: string): string {
+  const withDb = new URL(url);
+  withDb.pathname = `/${DB}`;
+  return withDb.toString();
+}
 
 function viaPort(location: string, port: number): string {
   const url = new URL(location);
@@ -18,35 +36,46 @@ function viaPort(location: string, port: number): string {
   return url.toString();
 }
 
-/**
- * Counts writes to sockets connected to `port` while `act` runs. A temporary own `write` on
- * Socket.prototype wraps the inherited one (vi.spyOn did not see calls to the inherited stream
- * method); the original property is put back afterwards.
- */
-async function countSocketWrites<T>(port: number, act: () => Promise<T>): Promise<{ result: T; writes: number }> {
-  const own = Object.getOwnPropertyDescriptor(Socket.prototype, 'write');
-  const inherited = Socket.prototype.write;
-  let writes = 0;
-  Object.defineProperty(Socket.prototype, 'write', {
-    configurable: true,
-    writable: true,
-    value: function (this: Socket, ...args: Parameters<Socket['write']>) {
-      if (this.remotePort === port) writes++;
-      return inherited.apply(this, args);
-    },
-  });
-  try {
-    return { result: await act(), writes };
-  } finally {
-    if (own) Object.defineProperty(Socket.prototype, 'write', own);
-    else delete (Socket.prototype as { write?: unknown }).write;
-  }
+/** A backend that remembers which calls it wrote, for the clean-up. */
+function tracked(backend: RedisBackend): RedisBackend {
+  const merge = backend.merge.bind(backend);
+  backend.merge = async (deltas) => {
+    for (const delta of deltas) written.add(delta.callId);
+    return merge(deltas);
+  };
+  return backend;
 }
+
+function create(location: string, options: BackendOptions): RedisBackend {
+  return tracked(new RedisBackend(location, options));
+}
+
+const callId = (): string => `RM_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+
+let inspector: Redis;
+
+beforeAll(async () => {
+  inspector = new Redis(inDb(await requireServer('redis')), { maxRetriesPerRequest: 1 });
+});
+
+afterAll(async () => {
+  if (!inspector) return;
+  const ids = [...written];
+  const rooms = await Promise.all(ids.map((id) => inspector.hgetBuffer(callKey(id), 'room')));
+  const cleanup = inspector.pipeline();
+  ids.forEach((id, i) => {
+    const room = rooms[i];
+    if (room) cleanup.zrem(Buffer.concat([Buffer.from(ROOM_KEY_PREFIX), room]), id);
+    cleanup.zrem(OPEN_KEY, id).zrem(TIME_KEY, id).del(callKey(id));
+  });
+  await cleanup.exec();
+  await inspector.quit();
+});
 
 describeBackendConformance({
   name: 'redis',
-  location: () => requireServer('redis'),
-  create: (location) => new RedisBackend(location),
+  location: async () => inDb(await requireServer('redis')),
+  create,
   serverPort: SERVERS.redis.port,
   viaPort,
 });
@@ -54,73 +83,125 @@ describeBackendConformance({
 describe('redis backend specifics', () => {
   let location: string;
   let backend: RedisBackend;
-  let inspector: Redis;
 
   beforeAll(async () => {
-    location = await requireServer('redis');
-    backend = new RedisBackend(location);
-    inspector = new Redis(location, { maxRetriesPerRequest: 1 });
+    location = inDb(await requireServer('redis'));
+    backend = create(location, BOTH);
   });
   afterAll(async () => {
     await backend?.close();
-    await inspector?.quit();
   });
 
-  it('lists a room’s calls in start-time order whatever order they were written in', async () => {
-    // Prepare: three calls of one room, written latest first
-    const roomName = `ordered-${randomUUID()}`;
-    const base = Date.UTC(2026, 0, 1, 12, 0, 0);
-    const calls = [2, 0, 1].map((minute) => buildSnapshot({ roomName, startedAtMs: base + minute * 60_000 }));
-    // Act
-    for (const snapshot of calls) await backend.write([metadataRecord(snapshot, TZ)]);
-    // Assess
-    const ids = await backend.roomCallIds('metadata', roomName);
-    expect(ids).toEqual([calls[1]?.callId, calls[2]?.callId, calls[0]?.callId]);
-  });
-
-  it('adds no second room entry or record when a snapshot is redelivered', async () => {
+  it('keeps a call in one hash with the documented fields, indexed by room, start time and openness', async () => {
     // Prepare
-    const roomName = `redelivered-${randomUUID()}`;
-    const snapshot = buildSnapshot({ roomName, turns: 2 });
-    const first = await backend.write([metadataRecord(snapshot, TZ), transcriptionRecord(snapshot, TZ)]);
-    // Act: the same snapshot three more times, once twice in one batch
-    const again = await backend.write([metadataRecord(snapshot, TZ), metadataRecord(snapshot, TZ)]);
-    await backend.write([metadataRecord(snapshot, TZ), transcriptionRecord(snapshot, TZ)]);
+    const id = callId();
+    const roomName = `fields-${randomUUID()}`;
+    const message = workerMessage(id, 2, { roomName });
+    // Act
+    const [outcome] = await backend.merge(deltasOf([message]));
     // Assess
-    expect(first.map((o) => o.applied)).toEqual([true, true]);
-    expect(again.map((o) => o.applied)).toEqual([false, false]);
-    expect(await backend.roomCallIds('metadata', roomName)).toEqual([snapshot.callId]);
-    expect(await backend.roomCallIds('transcription', roomName)).toEqual([snapshot.callId]);
-    expect(await inspector.zcard(roomKey('metadata', roomName))).toBe(1);
-    expect(await inspector.hkeys(callKey('metadata', snapshot.callId))).toEqual(expect.arrayContaining(['seq', 'doc']));
-    expect(await inspector.hlen(callKey('metadata', snapshot.callId))).toBe(2);
+    expect(outcome?.location).toBe(`${location} key ${CALL_KEY_PREFIX}${id}`);
+    const hash = await inspector.hgetall(callKey(id));
+    expect(Object.keys(hash).sort()).toEqual(['final', 'folder', 'last_fact_ms', 'metadata', 'room', 'sole_writer', 'start_ms', 'state', 'transcription', 'version', 'writer_seq']);
+    expect(hash).toMatchObject({ version: '1', sole_writer: 'job:AJ_worker', writer_seq: '2', final: '0', room: roomName, start_ms: String(START), last_fact_ms: String(START + 4_000), folder: outcome?.folder });
+    expect(JSON.parse(hash.state ?? '')).toEqual(stateOf(message));
+    expect(JSON.parse(hash.metadata ?? '')).toMatchObject({ call_id: id, room_name: roomName });
+    expect(await inspector.zrange(roomKey(roomName), 0, '-1', 'WITHSCORES')).toEqual([id, String(START)]);
+    expect(await inspector.zscore(TIME_KEY, id)).toBe(String(START));
+    expect(await inspector.zscore(OPEN_KEY, id)).toBe(String(START + 4_000));
   });
 
-  it('keeps a room name that looks like a key pattern out of other rooms’ keys', async () => {
-    // Prepare: a room literally named like a glob over other room keys
-    const plainRoom = `plain-${randomUUID()}`;
-    const globRoom = 'calldata:call_metadata:room:*';
-    const plain = buildSnapshot({ roomName: plainRoom });
-    const glob = buildSnapshot({ roomName: globRoom });
-    // Act
-    await backend.write([metadataRecord(plain, TZ), metadataRecord(glob, TZ)]);
-    // Assess: each call is indexed under its own room only; the stored JSON keeps the name verbatim
-    expect(await backend.roomCallIds('metadata', plainRoom)).toEqual([plain.callId]);
-    expect(await backend.roomCallIds('metadata', globRoom)).toContain(glob.callId);
-    expect(await backend.roomCallIds('metadata', globRoom)).not.toContain(plain.callId);
-    expect((await backend.read('metadata', glob.callId))?.document).toMatchObject({ room_name: globRoom });
+  it('writes only the documents this location stores and leaves the other field untouched', async () => {
+    // Prepare: a call stored by a metadata-only location, and a transcription field someone else wrote
+    const id = callId();
+    const metadataOnly = create(location, { documents: ['metadata'], model: MODEL });
+    try {
+      await metadataOnly.merge(deltasOf([workerMessage(id, 1)]));
+      const afterFirst = await inspector.hkeys(callKey(id));
+      await inspector.hset(callKey(id), 'transcription', '{"kept":true}');
+      // Act
+      await metadataOnly.merge(deltasOf([workerMessage(id, 2)]));
+      // Assess
+      expect(afterFirst).toContain('metadata');
+      expect(afterFirst).not.toContain('transcription');
+      expect(await inspector.hget(callKey(id), 'transcription')).toBe('{"kept":true}');
+      expect(await inspector.hget(callKey(id), 'version')).toBe('2');
+      expect((await metadataOnly.read(id))?.documents).toEqual({ metadata: expect.objectContaining({ call_id: id }) });
+    } finally {
+      await metadataOnly.close();
+    }
   });
 
-  it('sends a batch of many records to the server in one pipeline write', async () => {
-    // Prepare: a warm connection, 20 records of 10 calls
-    await backend.read('metadata', 'warm-up');
-    const records = Array.from({ length: 10 }, () => buildSnapshot({ turns: 1 })).flatMap((s) => [metadataRecord(s, TZ), transcriptionRecord(s, TZ)]);
+  it('keeps hostile room names as data: each call in its own room key, no key created by a name', async () => {
+    // Prepare: a plain room, a room named like a glob over room keys, a room with a CRLF command
+    // in it, and two names that differ only in an unpaired surrogate (UTF-8 would merge them)
+    const names = [`plain-${randomUUID()}`, `${ROOM_KEY_PREFIX}*`, '\r\nSET injected 1\r\n', 'cut \ud83d', 'cut \ud83e'];
+    const calls = names.map((roomName, i) => ({ roomName, id: callId(), lastFactAtMs: 1_000 + i }));
+    // A last fact long ago, so the open-calls query below sees these calls first.
+    const messages = calls.map(({ roomName, id, lastFactAtMs }): FactMessage => ({ ...workerMessage(id, 1, { roomName }), sentAtMs: lastFactAtMs }));
     // Act
-    const { result: outcomes, writes } = await countSocketWrites(SERVERS.redis.port, () => backend.write(records));
-    // Assess: every record written, with a single socket write (so one round trip)
-    expect(outcomes).toHaveLength(20);
-    expect(outcomes.every((o) => o.applied)).toBe(true);
-    expect(writes).toBe(1);
+    await backend.merge(deltasOf(messages));
+    // Assess: every room key holds its own call and none of the others (other tests share some
+    // of these names); the names made no other keys
+    const ids = new Set(calls.map((call) => call.id));
+    for (const { roomName, id } of calls) {
+      expect((await inspector.zrange(roomKey(roomName), 0, '-1')).filter((member) => ids.has(member))).toEqual([id]);
+      expect((await backend.read(id))?.state.roomName).toBe(roomName);
+    }
+    expect(await inspector.exists('injected')).toBe(0);
+    const keys = await inspector.keysBuffer('*');
+    const foreign = keys.map((key) => key.toString('latin1')).filter((key) => !key.startsWith(CALL_KEY_PREFIX) && !key.startsWith(ROOM_KEY_PREFIX) && key !== OPEN_KEY && key !== TIME_KEY);
+    expect(foreign).toEqual([]);
+    const open = await backend.openCalls(1_000 + calls.length, 1_000);
+    for (const { roomName, id, lastFactAtMs } of calls) expect(open).toContainEqual({ callId: id, roomName, lastFactAtMs });
+  });
+
+  it('moves the call to the room the merge settles on when another writer reports a smaller room name', async () => {
+    // Prepare: the worker reports one room; the webhook reports a name that sorts first
+    const id = callId();
+    const later = `room-b-${randomUUID()}`;
+    const earlier = `room-a-${randomUUID()}`;
+    await backend.merge(deltasOf([workerMessage(id, 1, { roomName: later })]));
+    // Act
+    await backend.merge(deltasOf([{ ...workerMessage(id, 1, { roomName: earlier, writer: 'webhook:room' }), cumulative: false }]));
+    // Assess
+    expect((await backend.read(id))?.state.roomName).toBe(earlier);
+    expect(await inspector.zrange(roomKey(earlier), 0, '-1')).toEqual([id]);
+    expect(await inspector.exists(roomKey(later))).toBe(0);
+  });
+
+  it('one writer per call: a batch of updates of ten stored calls is one pipeline, one round trip', async () => {
+    // Prepare: ten stored calls (which also loads the scripts on the connection), then their next snapshots
+    const ids = Array.from({ length: 10 }, callId);
+    await backend.merge(deltasOf(ids.map((id) => workerMessage(id, 1))));
+    const exec = vi.spyOn(Pipeline.prototype, 'exec');
+    const sent = vi.spyOn(Redis.prototype, 'sendCommand');
+    try {
+      // Act
+      const outcomes = await backend.merge(deltasOf(ids.map((id) => workerMessage(id, 2))));
+      // Assess: every call replaced, by ten scripts sent in a single pipeline and nothing else
+      expect(outcomes.every((o) => o.changed)).toBe(true);
+      expect(exec).toHaveBeenCalledTimes(1);
+      expect(sent.mock.calls.map(([command]) => command.name)).toEqual(Array.from({ length: 10 }, () => 'evalsha'));
+      expect(await Promise.all(ids.map((id) => inspector.hget(callKey(id), 'version')))).toEqual(ids.map(() => '2'));
+    } finally {
+      exec.mockRestore();
+      sent.mockRestore();
+    }
+  });
+
+  it('drops a call from the open index once it is final', async () => {
+    // Prepare: an open call
+    const id = callId();
+    await backend.merge(deltasOf([workerMessage(id, 1)]));
+    const whileOpen = await inspector.zscore(OPEN_KEY, id);
+    // Act
+    await backend.merge(deltasOf([workerMessage(id, 2, { final: true })]));
+    // Assess
+    expect(whileOpen).toBe(String(START + 2_000));
+    expect(await inspector.zscore(OPEN_KEY, id)).toBeNull();
+    expect(await inspector.hget(callKey(id), 'final')).toBe('1');
+    expect(await backend.openCalls(Number.MAX_SAFE_INTEGER, 1_000_000)).not.toContainEqual(expect.objectContaining({ callId: id }));
   });
 
   it('fails fast with a retryable error when the server cannot be reached at all', async () => {
@@ -128,11 +209,11 @@ describe('redis backend specifics', () => {
     const proxy = new TcpProxy(SERVERS.redis.port);
     const port = await proxy.start();
     await proxy.down();
-    const unreachable = new RedisBackend(viaPort(location, port));
+    const unreachable = create(viaPort(location, port), BOTH);
     const started = Date.now();
     try {
       // Act
-      const failure = await unreachable.write([metadataRecord(buildSnapshot({}), TZ)]).then(
+      const failure = await unreachable.merge(deltasOf([workerMessage(callId(), 1)])).then(
         () => undefined,
         (error: unknown) => error,
       );
@@ -145,15 +226,21 @@ describe('redis backend specifics', () => {
     }
   });
 
-  it('reads nothing for a call that was never written', async () => {
-    // Act
-    const stored = await backend.read('metadata', `missing-${randomUUID()}`);
-    // Assess
-    expect(stored).toBeUndefined();
-  });
-
-  it('keeps the location free of the password', () => {
-    const withPassword = new RedisBackend('redis://user:s3cret@127.0.0.1:1/0');
-    expect(withPassword.locationOf('metadata', 'call-1')).toBe('redis://user:***@127.0.0.1:1/0 key calldata:call_metadata:call:call-1');
+  it('keeps the password out of the location and refuses a location that is not a redis URL', async () => {
+    // Prepare: the server's default user accepts any password
+    const url = new URL(location);
+    url.username = 'default';
+    url.password = 's3cret';
+    const withPassword = create(url.toString(), BOTH);
+    const id = callId();
+    try {
+      // Act
+      const [outcome] = await withPassword.merge(deltasOf([workerMessage(id, 1)]));
+      // Assess
+      expect(outcome?.location).toBe(`redis://default:***@127.0.0.1:${SERVERS.redis.port}/${DB} key ${CALL_KEY_PREFIX}${id}`);
+      expect(() => new RedisBackend('postgres://127.0.0.1/calldata', BOTH)).toThrow(LocationError);
+    } finally {
+      await withPassword.close();
+    }
   });
 });
