@@ -8,7 +8,7 @@
  * CALLDATA_AGENT_SCRIPT switches to a scripted, text-only agent (no STT/TTS; replies from
  * voice.testing.FakeLLM; text over the `lk.chat` topic) for smoke tests and demos. Its value is
  * a JSON file path or inline JSON: {"instructions"?: string, "responses": [{"input", "content", "toolCalls"?}]}.
- * CALLDATA_PROGRESS_INTERVAL_MS tunes the least time between progress snapshots (default 2000).
+ * CALLDATA_PROGRESS_INTERVAL_MS tunes the least time between progress messages (default 2000).
  */
 import { readFileSync } from 'node:fs';
 import { defineAgent, voice, type JobContext } from '@livekit/agents';

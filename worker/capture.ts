@@ -3,38 +3,46 @@
  *
  *   const capture = attachCallData(ctx, session);
  *
- * and the call's metadata, transcript and recording are taken care of: a started snapshot at
+ * and the call's metadata, transcript and recording are taken care of: a started message at
  * once, answer detection, the conversation from `conversation_item_added`, coalesced progress
- * snapshots, and a final snapshot from the job's shutdown callback. Snapshots go through the
- * configured sink (SQS, or the embedded in-process pipeline) and never block the agent.
+ * messages, and a final message from the job's shutdown callback. Messages go through the
+ * configured fact sink (SQS, or the embedded in-process pipeline) and never block the agent.
+ *
+ * What the worker sends are facts (contract v2, functions/contract/facts.ts): the job is one
+ * writer (`job:<LiveKit job id>`), numbers its messages 1, 2, 3, ... and every message holds the
+ * job's whole view (`cumulative`). The stored record is the merge of every writer's facts, so a
+ * job re-dispatched to the same room (a new writer) adds to what the first job said instead of
+ * replacing it. The worker formats no time and chooses no folder or recording key: the persist
+ * step does, once, from the merged record (functions/domain/render.ts).
  *
  * The call id is the room SID: unique per room instance and what LiveKit's webhooks name,
- * so the webhook function finds the call without an index.
+ * so the webhook function finds the call without an index, and a re-dispatched job finds it too.
  */
+import { randomUUID } from 'node:crypto';
 import type { JobContext, voice } from '@livekit/agents';
 import { RoomEvent, type DisconnectReason, type RemoteParticipant } from '@livekit/rtc-node';
 import { getConfig, type Config } from '../functions/config/config.ts';
-import { CALL_ID_PATTERN, snapshotSequence, type ConversationItem, type RecordingInfo, type Snapshot, type SnapshotKind } from '../functions/contract/snapshot.ts';
+import { CALL_ID_PATTERN, deriveItemId, MESSAGE_VERSION, WRITER_PATTERN, type CallFacts, type ConversationItem, type FactMessage, type Observed } from '../functions/contract/facts.ts';
+import { CALL_STATUS, UNANSWERED, type FinalStatus, type UnansweredReason, type WorkerMessageKind } from '../functions/contract/vocabulary.ts';
 import { logger } from '../functions/shared/logger.ts';
 import { redactPhone } from '../functions/shared/redact.ts';
-import { callPaths } from '../functions/storage/paths.ts';
-import { createSnapshotSink, type SnapshotSink } from '../functions/transport/sink.ts';
+import type { FactSink } from '../functions/transport/sink.ts';
 import { AnswerDetector, type ParticipantLike } from './answer.ts';
 import { callParties, parseJobMetadata, sipDetails, type CallParties, type JobHints, type SipDetails } from './call-info.ts';
-import { conversationItem, type ChatMessageLike } from './conversation.ts';
+import { conversationItem, type CapturedItem, type ChatMessageLike } from './conversation.ts';
 import { CoalescingSender } from './sender.ts';
-import { describeDisconnect, reasonForDisconnect, type UnansweredReason } from './sip.ts';
+import { describeDisconnect, reasonForDisconnect } from './sip.ts';
 
 export interface CallDataOptions {
   /** Defaults to the process configuration (getConfig()). */
   config?: Config;
-  /** Defaults to createSnapshotSink(config): SQS when CALLDATA_QUEUE_URL is set, else embedded. */
-  sink?: SnapshotSink;
-  /** Least time between two progress snapshots (ms). Default 2000. */
+  /** Defaults to pipelineFor(config).factSink(): SQS when CALLDATA_QUEUE_URL is set, else embedded. */
+  sink?: FactSink;
+  /** Least time between two progress messages (ms). Default 2000. */
   progressIntervalMs?: number;
   /** Overrides CALLDATA_ANSWER_TIMEOUT_MS. */
   answerTimeoutMs?: number;
-  /** How long the shutdown callback keeps trying to deliver the final snapshot (ms). Default 15000. */
+  /** How long the shutdown callback keeps trying to deliver the final message (ms). Default 15000. */
   finalFlushMs?: number;
   /** What to do with the room once the call is known to be unanswered. Default 'delete_room' (stops the ringing). */
   onUnanswered?: 'delete_room' | 'shutdown' | 'none';
@@ -43,8 +51,6 @@ export interface CallDataOptions {
   now?: () => number;
 }
 
-export const STATUS_IN_PROGRESS = 'in_progress';
-export const STATUS_COMPLETED = 'completed';
 const MAX_REASON = 500;
 
 /** The call id: the room SID (RM_...), or a job-derived id when the job carries no room SID. */
@@ -55,6 +61,19 @@ export function callIdFor(job: { id: string; room?: { sid?: string } }): string 
   return CALL_ID_PATTERN.test(fallback) ? fallback : `job_${Date.now()}`;
 }
 
+/**
+ * The writer id of a job: `job:<LiveKit job id>:<instance>`. LiveKit gives every dispatch (and
+ * every re-dispatch of a room) a new job id, so a re-dispatched job is a new writer. The instance
+ * part is new for every capture: a job process that is restarted with the same job id starts with
+ * an empty view, so it must not count as the same cumulative writer (storage would let its first
+ * messages replace what the earlier process said).
+ */
+export function writerFor(job: { id?: string }, instance: string = randomUUID().slice(0, 8)): string {
+  const id = (job.id ?? '').replace(/[^A-Za-z0-9_.:@-]/g, '_').slice(0, 180);
+  const writer = `job:${id}:${instance}`;
+  return id && WRITER_PATTERN.test(writer) ? writer : `job:${randomUUID()}`;
+}
+
 /** The call's start: the room's creation time (stable if the job is restarted), else now. */
 export function startTimeFor(room: { creationTimeMs?: bigint; creationTime?: bigint } | undefined, now: number): number {
   const fromMs = room?.creationTimeMs ? Number(room.creationTimeMs) : 0;
@@ -63,13 +82,20 @@ export function startTimeFor(room: { creationTimeMs?: bigint; creationTime?: big
   return created > 0 && created <= now && now - created < 24 * 60 * 60 * 1000 ? created : now;
 }
 
+/** The observed fields of a call (facts.ts): each a value and when this job saw it. */
+const OBSERVED_FIELDS = ['direction', 'inboundTrunkId', 'outboundTrunkId', 'agentNumber', 'userNumber', 'sipCallId'] as const;
+type ObservedField = (typeof OBSERVED_FIELDS)[number];
+
 export class CallDataCapture {
   readonly callId: string;
+  /** This job as a writer of facts: `job:<job id>:<instance>`. */
+  readonly writer: string;
   readonly roomName: string;
   readonly startedAtMs: number;
   /** False when none of CALL_RECORDING, SAVE_METADATA, SAVE_TRANSCRIPTION is on. */
   readonly enabled: boolean;
-  readonly recording: RecordingInfo | undefined;
+  /** CALL_RECORDING=true: the messages ask for a recording (the persist step starts it). */
+  readonly recordingRequested: boolean;
   readonly detector: AnswerDetector;
 
   private readonly ctx: JobContext;
@@ -78,20 +104,25 @@ export class CallDataCapture {
   private readonly now: () => number;
   private readonly hints: JobHints;
   private readonly sender: CoalescingSender;
-  private readonly items: ConversationItem[] = [];
+  private readonly items: CapturedItem[] = [];
+  /** Items before this index all have their ids (derived ones included). */
+  private idsUpTo = 0;
+  /** Occurrences of each derived id so far, so equal items get distinct ids. */
+  private readonly derived = new Map<string, number>();
+  private readonly observed: Partial<Record<ObservedField, Observed>> = {};
   private sip: SipDetails = {};
   private parties: CallParties;
   private answeredAtMs: number | undefined;
   private endedAtMs: number | undefined;
   private endReason: string | undefined;
-  private status = STATUS_IN_PROGRESS;
+  private status: FinalStatus | undefined;
   private finalKind: 'ended' | 'unanswered' | undefined;
+  private seq = 0;
   private startedDelivered = false;
   private finalDelivered = false;
-  private lastSeq: number | undefined;
   private finished: Promise<void> | undefined;
   private readonly detach: (() => void)[] = [];
-  private sinkPromise: Promise<SnapshotSink> | undefined;
+  private sinkPromise: Promise<FactSink> | undefined;
 
   constructor(ctx: JobContext, session: voice.AgentSession | undefined, options: CallDataOptions = {}) {
     this.ctx = ctx;
@@ -100,30 +131,28 @@ export class CallDataCapture {
     this.now = options.now ?? Date.now;
     const now = this.now();
     this.callId = callIdFor(ctx.job);
+    this.writer = writerFor(ctx.job);
     this.roomName = ctx.job.room?.name || ctx.room.name || this.callId;
     this.startedAtMs = startTimeFor(ctx.job.room, now);
     this.hints = parseJobMetadata(ctx.job.metadata);
     this.parties = callParties(this.hints, this.sip);
+    this.observe(now);
     this.enabled = this.config.callRecording || this.config.saveMetadata || this.config.saveTranscription;
-
-    if (this.config.callRecording && this.config.s3.bucket) {
-      const paths = callPaths(this.roomName, this.startedAtMs, this.config.timezone, this.callId);
-      this.recording = { key: `${paths.folder}/${paths.recordingFile}`, bucket: this.config.s3.bucket };
-    }
+    this.recordingRequested = this.config.callRecording;
 
     this.sender = new CoalescingSender({
       sink: () => this.sink(),
       build: () => this.build(),
       minIntervalMs: options.progressIntervalMs ?? 2_000,
       now: this.now,
-      onSent: (snapshot) => {
-        if (snapshot.kind === 'started') this.startedDelivered = true;
-        if (snapshot.kind === 'unanswered' || snapshot.kind === 'ended') this.finalDelivered = true;
+      onSent: (message) => {
+        if (message.kind === 'started') this.startedDelivered = true;
+        if (message.kind === 'unanswered' || message.kind === 'ended') this.finalDelivered = true;
       },
-      onFailed: (snapshot, error, failures) => {
+      onFailed: (message, error, failures) => {
         // Log the first failure and then every tenth, so an outage does not flood the logs.
         if (failures === 1 || failures % 10 === 0) {
-          logger.warn('snapshot not delivered yet; will retry', { callId: this.callId, kind: snapshot.kind, failures, error: (error as Error).message });
+          logger.warn('call data message not delivered yet; will retry', { callId: this.callId, kind: message.kind, failures, error: (error as Error).message });
         }
       },
     });
@@ -144,16 +173,37 @@ export class CallDataCapture {
     }
     logger.info('call data capture started', {
       callId: this.callId,
+      writer: this.writer,
       direction: this.parties.direction,
       userNumber: redactPhone(this.parties.userNumber),
-      recording: this.recording !== undefined,
+      recording: this.recordingRequested,
     });
     if (this.enabled) this.sender.urgent();
   }
 
-  private sink(): Promise<SnapshotSink> {
-    this.sinkPromise ??= this.options.sink ? Promise.resolve(this.options.sink) : createSnapshotSink(this.config);
+  private sink(): Promise<FactSink> {
+    if (!this.sinkPromise) {
+      // The wiring (and with it the persist step, on the embedded default) loads on first send.
+      const sink = this.options.sink ? Promise.resolve(this.options.sink) : import('../functions/wiring.ts').then(({ pipelineFor }) => pipelineFor(this.config).factSink());
+      this.sinkPromise = sink;
+      // A sink that could not be created (e.g. a driver failed to load) is tried again on the next send.
+      sink.catch(() => {
+        if (this.sinkPromise === sink) this.sinkPromise = undefined;
+      });
+    }
     return this.sinkPromise;
+  }
+
+  /** Takes the parties' current values as observations; a value keeps the time it was first seen. */
+  private observe(atMs: number): boolean {
+    let changed = false;
+    for (const field of OBSERVED_FIELDS) {
+      const value = this.parties[field];
+      if (value === undefined || this.observed[field]?.value === value) continue;
+      this.observed[field] = { value, atMs };
+      changed = true;
+    }
+    return changed;
   }
 
   private listen(session: voice.AgentSession | undefined): void {
@@ -236,7 +286,7 @@ export class CallDataCapture {
     if (details.userNumber === this.sip.userNumber && details.agentNumber === this.sip.agentNumber && details.trunkId === this.sip.trunkId && details.sipCallId === this.sip.sipCallId) return;
     this.sip = details;
     this.parties = callParties(this.hints, details);
-    if (this.enabled && !this.finalKind) this.sender.touch();
+    if (this.observe(this.now()) && this.enabled && !this.finalKind) this.sender.touch();
   }
 
   /** The capture's per-event work: convert, append, mark dirty. Kept allocation-light for the agent's loop. */
@@ -267,7 +317,7 @@ export class CallDataCapture {
     else if (action === 'shutdown') this.ctx.shutdown('call unanswered');
   }
 
-  /** Records why and when the call ended (first caller wins); the final snapshot is sent at shutdown. */
+  /** Records why and when the call ended (first caller wins); the final message is sent at shutdown. */
   ended(reason: string, atMs: number = this.now()): void {
     if (this.finalKind === 'unanswered') return;
     this.endedAtMs ??= atMs;
@@ -294,42 +344,46 @@ export class CallDataCapture {
     return this.items.length;
   }
 
-  /** The newest whole-state snapshot (also what the sender sends). */
-  build(): Snapshot {
-    const now = this.now();
-    const kind: SnapshotKind = this.finalKind ?? (this.startedDelivered ? 'progress' : 'started');
-    this.lastSeq = snapshotSequence(this.lastSeq, kind, now);
-    const answered = this.detector.state === 'answered';
-    const parties = this.parties;
-    const snapshot: Snapshot = {
-      v: 1,
-      kind,
-      callId: this.callId,
-      seq: this.lastSeq,
-      sentAtMs: now,
-      call: {
-        roomName: this.roomName,
-        direction: parties.direction,
-        inboundTrunkId: parties.inboundTrunkId,
-        outboundTrunkId: parties.outboundTrunkId,
-        agentNumber: parties.agentNumber,
-        userNumber: parties.userNumber,
-        sipCallId: parties.sipCallId,
-        startedAtMs: this.startedAtMs,
-        answeredAtMs: answered ? this.answeredAtMs : undefined,
-        endedAtMs: this.finalKind ? this.endedAtMs : undefined,
-        answered,
-        status: this.status,
-        endReason: this.finalKind ? this.endReason : undefined,
-      },
-      recording: this.recording ? { ...this.recording } : undefined,
-      // Unanswered calls keep no transcript; a conversation is only sent once answered.
-      conversation: answered && this.config.saveTranscription ? this.items.slice() : undefined,
-    };
-    return snapshot;
+  /** The transcript with every item's id (ids derived once for items that came without one). */
+  private conversation(): ConversationItem[] {
+    const items = this.items;
+    for (let i = this.idsUpTo; i < items.length; i++) {
+      const item = items[i] as CapturedItem;
+      if (item.id !== undefined) continue;
+      const base = deriveItemId(item);
+      const occurrence = this.derived.get(base) ?? 0;
+      this.derived.set(base, occurrence + 1);
+      item.id = occurrence === 0 ? base : deriveItemId(item, occurrence);
+    }
+    this.idsUpTo = items.length;
+    return items.slice() as ConversationItem[];
   }
 
-  /** The shutdown callback: the final snapshot with end time, status and the whole transcript. */
+  /** The job's whole view as the next message (also what the sender sends): every call numbers it. */
+  build(): FactMessage {
+    const now = this.now();
+    const kind: WorkerMessageKind = this.finalKind ?? (this.startedDelivered ? 'progress' : 'started');
+    const answered = this.detector.state === 'answered';
+    const facts: CallFacts = { roomName: this.roomName, startedAtMs: this.startedAtMs };
+    for (const field of OBSERVED_FIELDS) {
+      const observation = this.observed[field];
+      if (observation) (facts as Record<ObservedField, Observed>)[field] = observation;
+    }
+    if (answered && this.answeredAtMs !== undefined) facts.answeredAtMs = this.answeredAtMs;
+    if (this.finalKind && this.status) {
+      const atMs = this.endedAtMs ?? now;
+      const reason = this.endReason;
+      facts.ended = reason === undefined ? { atMs, source: 'worker' } : { atMs, source: 'worker', reason };
+      facts.outcome = reason === undefined ? { source: 'worker', atMs, status: this.status } : { source: 'worker', atMs, status: this.status, reason };
+    }
+    if (this.recordingRequested) facts.recording = this.config.s3.bucket ? { requested: true, bucket: this.config.s3.bucket } : { requested: true };
+    // Unanswered calls keep no transcript; a conversation is only sent once answered.
+    if (answered && this.config.saveTranscription) facts.conversation = this.conversation();
+    this.seq += 1;
+    return { v: MESSAGE_VERSION, kind, callId: this.callId, writer: this.writer, seq: this.seq, cumulative: true, sentAtMs: now, facts };
+  }
+
+  /** The shutdown callback: the final message with end time, outcome and the whole transcript. */
   finish(): Promise<void> {
     this.finished ??= this.finishOnce();
     return this.finished;
@@ -342,30 +396,33 @@ export class CallDataCapture {
       const now = this.now();
       if (this.detector.state === 'answered') {
         this.finalKind = 'ended';
-        this.status = STATUS_COMPLETED;
+        this.status = CALL_STATUS.completed;
         this.endedAtMs ??= now;
         this.endReason ??= 'job ended';
       } else {
         // The job ended while the call was still ringing: nobody answered.
         this.finalKind = 'unanswered';
-        this.status = 'no_answer';
+        this.status = UNANSWERED.noAnswer;
         this.endedAtMs = now;
         this.endReason = 'job ended before the call was answered';
       }
     }
     if (!this.enabled) return;
     const deadline = this.now() + (this.options.finalFlushMs ?? 15_000);
-    // An unanswered call's snapshot was already sent when it was known: do not send a second record.
+    // An unanswered call's message was already sent when it was known: do not send a second record.
     const delivered = await this.sender.close(deadline, !(this.finalKind === 'unanswered' && this.finalDelivered));
     if (delivered) {
-      logger.info('call data final snapshot delivered', { callId: this.callId, kind: this.finalKind, status: this.status, items: this.items.length });
+      logger.info('call data final message delivered', { callId: this.callId, writer: this.writer, kind: this.finalKind, status: this.status, items: this.items.length });
     } else {
-      logger.error('call data final snapshot not delivered before shutdown; the webhook will finalize the call', { callId: this.callId, kind: this.finalKind });
+      logger.error('call data final message not delivered before shutdown; the webhook or the sweeper will close the call', { callId: this.callId, kind: this.finalKind });
     }
     const sink = await this.sink().catch(() => undefined);
-    if (sink?.transport === 'embedded' && this.config.callRecording) {
-      const { drainEmbeddedRecording } = await import('../functions/recording/embedded.ts');
-      await drainEmbeddedRecording(Math.max(1_000, deadline - this.now()));
+    if (sink?.transport === 'embedded') {
+      // The embedded pipeline runs recording work in the background: let it finish before the process goes.
+      const { drainEmbedded } = await import('../functions/transport/embedded-sink.ts');
+      if (!(await drainEmbedded(Math.max(1_000, deadline - this.now())))) {
+        logger.warn('background recording work still running at shutdown', { callId: this.callId });
+      }
     }
   }
 }

@@ -2,11 +2,21 @@
  * Conversation items from AgentSession's `conversation_item_added` events: user and
  * assistant messages only, text kept verbatim, non-text content as placeholders
  * ([image], [audio] or the audio's transcript), as the original does.
+ *
+ * Each item keeps the ChatMessage's own `id` (stable for the life of the message, and unique
+ * across jobs), so the stored transcript is the union of every job's items by id: a
+ * re-dispatched job adds its lines to the first job's instead of replacing them. An item that
+ * comes without a usable id gets a derived one when it is sent (withItemIds).
  */
-import type { ConversationItem } from '../functions/contract/snapshot.ts';
+import type { ConversationItem } from '../functions/contract/facts.ts';
+
+/** A transcript item as captured: the contract's item, its id possibly still to be derived. */
+export type CapturedItem = Omit<ConversationItem, 'id'> & { id: string | undefined };
 
 /** The shape of the agents ChatMessage we read (kept structural so tests need no SDK objects). */
 export interface ChatMessageLike {
+  /** ChatMessage.id (`item_...`), unique per message. */
+  id?: string;
   type: string;
   role?: string;
   content?: readonly unknown[];
@@ -22,6 +32,8 @@ export const UNKNOWN_PLACEHOLDER = '[non-text content]';
 
 /** The contract's cap on one item's text. */
 const MAX_CONTENT = 1_000_000;
+/** The contract's cap on an item id; longer (or empty) ids are derived instead. */
+const MAX_ID = 256;
 
 function partText(part: unknown): string | undefined {
   if (typeof part === 'string') return part;
@@ -37,7 +49,7 @@ function partText(part: unknown): string | undefined {
 }
 
 /** The transcript item of a conversation event, or undefined when it is not one. */
-export function conversationItem(item: ChatMessageLike, fallbackMs: number): ConversationItem | undefined {
+export function conversationItem(item: ChatMessageLike, fallbackMs: number): CapturedItem | undefined {
   if (item.type !== 'message' || (item.role !== 'user' && item.role !== 'assistant')) return undefined;
   const parts = item.content ?? [];
   let content: string;
@@ -56,7 +68,9 @@ export function conversationItem(item: ChatMessageLike, fallbackMs: number): Con
   }
   if (content.length > MAX_CONTENT) content = content.slice(0, MAX_CONTENT);
   const createdAt = item.createdAt;
+  const id = item.id;
   return {
+    id: typeof id === 'string' && id.length > 0 && id.length <= MAX_ID ? id : undefined,
     role: item.role,
     content,
     interrupted: item.interrupted === true,

@@ -1,7 +1,7 @@
 /**
  * The end-call function tool. With HANGUP_CALL=true (the default) it waits for the agent to
  * finish speaking and then ends the call by deleting the room (which hangs up the SIP leg and
- * ends the job; the final snapshot follows from the shutdown callback). With HANGUP_CALL=false
+ * ends the job; the final message follows from the shutdown callback). With HANGUP_CALL=false
  * the tool is still offered but does nothing and tells the model to carry on.
  */
 import { llm, type JobContext } from '@livekit/agents';

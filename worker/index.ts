@@ -11,7 +11,7 @@
  *     await ctx.connect();
  *   }
  */
-export { attachCallData, CallDataCapture, callIdFor, type CallDataOptions } from './capture.ts';
+export { attachCallData, CallDataCapture, callIdFor, writerFor, type CallDataOptions } from './capture.ts';
 export { endCallTool, endCall, END_CALL_TOOL, HANGUP_DISABLED_REPLY } from './hangup.ts';
 export { dialIfOutbound, type DialResult } from './outbound.ts';
 export { parseJobMetadata, callParties, sipDetails } from './call-info.ts';

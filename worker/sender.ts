@@ -1,28 +1,29 @@
 /**
- * The coalescing sender: snapshots leave the worker asynchronously, at most one in flight
+ * The coalescing sender: fact messages leave the worker asynchronously, at most one in flight
  * per call, built only when they are about to be sent, so capture costs the agent nothing
  * but marking the call dirty.
  *
- * - `touch()`   something changed: send a snapshot no sooner than `minIntervalMs` after the last
+ * - `touch()`   something changed: send a message no sooner than `minIntervalMs` after the last
  * - `urgent()`  something important changed (answered, started): send as soon as possible
  * - failures keep the call dirty and retry with capped exponential back-off; while the queue
- *   is unreachable only the newest state is kept (snapshots are whole state, never deltas)
- * - `close(deadline)` sends the final snapshot, retrying until the deadline
+ *   is unreachable only the newest view is kept (the worker's messages are cumulative: each
+ *   holds the job's whole view, so a lost one is covered by the next)
+ * - `close(deadline)` sends the final message, retrying until the deadline
  */
-import type { Snapshot } from '../functions/contract/snapshot.ts';
-import type { SendReceipt, SnapshotSink } from '../functions/transport/sink.ts';
+import type { FactMessage } from '../functions/contract/facts.ts';
+import type { FactSink, SendReceipt } from '../functions/transport/sink.ts';
 
 export interface SenderOptions {
-  sink: SnapshotSink | (() => Promise<SnapshotSink>);
-  /** Builds the newest snapshot; called once per send. */
-  build: () => Snapshot;
+  sink: FactSink | (() => Promise<FactSink>);
+  /** Builds the newest message; called once per send. */
+  build: () => FactMessage;
   minIntervalMs: number;
   retryBaseMs?: number;
   retryMaxMs?: number;
   now?: () => number;
   setTimer?: (fn: () => void, ms: number) => { cancel(): void };
-  onSent?: (snapshot: Snapshot, receipt: SendReceipt) => void;
-  onFailed?: (snapshot: Snapshot, error: unknown, failures: number) => void;
+  onSent?: (message: FactMessage, receipt: SendReceipt) => void;
+  onFailed?: (message: FactMessage, error: unknown, failures: number) => void;
 }
 
 const defaultTimer = (fn: () => void, ms: number) => {
@@ -35,7 +36,7 @@ export class CoalescingSender {
   private readonly options: SenderOptions;
   private readonly now: () => number;
   private readonly setTimer: (fn: () => void, ms: number) => { cancel(): void };
-  private sink: SnapshotSink | undefined;
+  private sink: FactSink | undefined;
   private dirty = false;
   private inFlight: Promise<boolean> | undefined;
   private timer: { cancel(): void; at: number } | undefined;
@@ -52,7 +53,7 @@ export class CoalescingSender {
     this.setTimer = options.setTimer ?? defaultTimer;
   }
 
-  /** Something changed; a snapshot follows within `minIntervalMs`. Cheap: no allocation when already scheduled. */
+  /** Something changed; a message follows within `minIntervalMs`. Cheap: no allocation when already scheduled. */
   touch(): void {
     if (this.closed) return;
     this.dirty = true;
@@ -83,31 +84,31 @@ export class CoalescingSender {
     this.timer = { cancel: () => handle.cancel(), at };
   }
 
-  private async resolveSink(): Promise<SnapshotSink> {
+  private async resolveSink(): Promise<FactSink> {
     if (!this.sink) this.sink = typeof this.options.sink === 'function' ? await this.options.sink() : this.options.sink;
     return this.sink;
   }
 
-  /** One attempt to send the newest snapshot. Resolves true when sent. */
+  /** One attempt to send the newest message. Resolves true when sent. */
   private sendNow(): Promise<boolean> {
     if (this.inFlight) return this.inFlight;
     if (!this.dirty) return Promise.resolve(true);
     this.dirty = false;
     const attempt = (async () => {
-      let snapshot: Snapshot | undefined;
+      let message: FactMessage | undefined;
       try {
-        snapshot = this.options.build();
-        const receipt = await (await this.resolveSink()).send(snapshot);
+        message = this.options.build();
+        const receipt = await (await this.resolveSink()).send(message);
         this.sent++;
         this.failures = 0;
         this.lastSentAt = this.now();
-        this.options.onSent?.(snapshot, receipt);
+        this.options.onSent?.(message, receipt);
         return true;
       } catch (error) {
         this.failed++;
         this.failures++;
         this.dirty = true;
-        if (snapshot) this.options.onFailed?.(snapshot, error, this.failures);
+        if (message) this.options.onFailed?.(message, error, this.failures);
         return false;
       }
     })();
@@ -128,21 +129,21 @@ export class CoalescingSender {
     return Math.round(exp / 2 + Math.random() * (exp / 2));
   }
 
-  /** True while a snapshot is waiting or being sent. */
+  /** True while a message is waiting or being sent. */
   get busy(): boolean {
     return this.dirty || this.inFlight !== undefined;
   }
 
   /**
-   * Stops scheduling and sends the newest (final) snapshot, retrying until `deadlineMs`
-   * (epoch ms). Resolves true once a snapshot built after close() was accepted (or, without
+   * Stops scheduling and sends the newest (final) message, retrying until `deadlineMs`
+   * (epoch ms). Resolves true once a message built after close() was accepted (or, without
    * `force`, when nothing was left to send).
    */
   async close(deadlineMs: number, force = true): Promise<boolean> {
     this.closed = true;
     this.cancelTimer();
     if (this.inFlight) await this.inFlight;
-    // Without `force`, only a snapshot still waiting (or failed) is sent.
+    // Without `force`, only a message still waiting (or failed) is sent.
     if (force) this.dirty = true;
     let wait = this.options.retryBaseMs ?? 500;
     for (;;) {

@@ -3,6 +3,10 @@
  * how a failed or abandoned call maps to the unanswered reasons the metadata records.
  */
 import { DisconnectReason } from '@livekit/rtc-node';
+import { UNANSWERED, type UnansweredReason } from '../functions/contract/vocabulary.ts';
+
+/** The unanswered reasons live in the contract's vocabulary; re-exported for the worker's users. */
+export { UNANSWERED, type UnansweredReason };
 
 export const SIP_ATTRIBUTES = {
   callStatus: 'sip.callStatus',
@@ -15,17 +19,6 @@ export const SIP_ATTRIBUTES = {
 /** `sip.callStatus` values: dialing, ringing, automation, active, hangup. */
 export const SIP_ACTIVE = 'active';
 export const SIP_HANGUP = 'hangup';
-
-/** Metadata statuses of calls that were never answered. */
-export const UNANSWERED = {
-  noAnswer: 'no_answer',
-  busy: 'busy',
-  declined: 'declined',
-  failed: 'failed',
-  /** The caller (or callee) hung up before the call became active. */
-  abandoned: 'abandoned',
-} as const;
-export type UnansweredReason = (typeof UNANSWERED)[keyof typeof UNANSWERED];
 
 /**
  * SIP final response → unanswered reason: 486 / 600 busy, 603 declined, 480 / 408 / 487 no

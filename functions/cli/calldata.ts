@@ -75,21 +75,40 @@ async function main(argv: string[]): Promise<number> {
       const how = result.transport === 'embedded' ? 'the embedded pipeline (in-process)' : `SQS ${redactUrl(config.queueUrl ?? '')}`;
       process.stdout.write(
         `Simulated ${values.unanswered ? 'unanswered' : 'answered'} ${values.direction} call ${result.callId} in room ${JSON.stringify(room)}\n` +
-          `  ${result.snapshots.length} snapshots sent through ${how}\n`,
+          `  ${result.messages.length} messages sent through ${how}\n`,
       );
       for (const a of result.artifacts) {
-        process.stdout.write(`  ${a.kind.padEnd(14)} ${a.stored ? a.location : `not stored yet${a.location ? ` (older version at ${a.location})` : ''}`}\n`);
+        process.stdout.write(`  ${a.kind.padEnd(14)} ${a.stored ? a.location : `not stored yet${a.location ? ` (incomplete at ${a.location})` : ''}`}\n`);
       }
       for (const note of result.notes) process.stdout.write(`  note: ${note}\n`);
     }
     return result.artifacts.every((a) => a.stored) ? 0 : 1;
   } catch (error) {
-    const e = error as Error & { retryable?: boolean };
-    process.stderr.write(`calldata: simulate failed: ${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ''}\n`);
+    // Expected failures (a backend or the queue unreachable) are one plain line, never a stack trace.
+    process.stderr.write(`calldata: simulate failed: ${describe(error)}\n`);
     return 1;
   } finally {
+    if (config.queueUrl === undefined) {
+      // The embedded pipeline may still run recording work in the background.
+      const { drainEmbedded } = await import('../transport/embedded-sink.ts');
+      await drainEmbedded(10_000);
+    }
     await closeAllBackends();
   }
+}
+
+/** One line: the error's message and its causes, without repeating them. */
+function describe(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 4; depth++) {
+    const text = current.message.replace(/\s*\n\s*/g, ' ');
+    if (text && !parts.some((part) => part.includes(text))) parts.push(text);
+    // A SimulateError already names its cause.
+    if (current.name === 'SimulateError') break;
+    current = current.cause;
+  }
+  return parts.length > 0 ? parts.join(': ') : String(error);
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -1,10 +1,16 @@
 /**
  * End to end against the real livekit-server (dev mode): the real worker (`node worker/main.ts
  * dev`, scripted FakeLLM, text only) registers and is dispatched explicitly; a simulated SIP
- * caller (kind SIP, sip.* attributes on its token) talks over `lk.chat`; snapshots travel
- * through LocalStack SQS to the persist and recording handlers run here as Lambda would run
- * them; metadata and transcripts land in a local-folder backend; recordings go through the
- * egress stand-in into LocalStack S3.
+ * caller (kind SIP, sip.* attributes on its token) talks over `lk.chat`.
+ *
+ * Most calls go the way they would on AWS: the worker's fact messages travel through LocalStack
+ * SQS to the persist and recording handlers run here as Lambda would run them; LiveKit's own
+ * webhooks reach the webhook handler; metadata and transcripts land in local-folder locations;
+ * recordings go through the egress stand-in into LocalStack S3.
+ *
+ * The re-dispatch test runs on the embedded default (no queue) with a PostgreSQL location: a
+ * worker is killed mid-call, the room is dispatched again to a new worker, and the stored record
+ * is the merge of both jobs' facts.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,19 +20,24 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { WebhookReceiver } from 'livekit-server-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, resetConfigForTests, type Config } from '../../functions/config/config.ts';
+import type { MetadataDocument, TranscriptionItem } from '../../functions/contract/record.ts';
+import { WORKER_LOST } from '../../functions/contract/vocabulary.ts';
+import { recordModel } from '../../functions/domain/model.ts';
 import { handler as persistHandler } from '../../functions/persist/handler.ts';
-import { createRecorder, recordingBatch } from '../../functions/recording/handler.ts';
+import { recordingBatch } from '../../functions/recording/handler.ts';
 import type { Recorder } from '../../functions/recording/recorder.ts';
 import { loadRecordingSettings } from '../../functions/recording/settings.ts';
-import { LocalFolderBackend } from '../../functions/storage/local.ts';
+import { createRecorder } from '../../functions/recording/step.ts';
+import type { StorageBackend, StoredCall } from '../../functions/storage/backend.ts';
+import { PostgresBackend } from '../../functions/storage/postgres.ts';
 import { closeAllBackends } from '../../functions/storage/select.ts';
-import { CallFinalizer, FINALIZED_BY_WEBHOOK } from '../../functions/webhook/finalize.ts';
 import { handleWebhook } from '../../functions/webhook/handler.ts';
+import { pipelineFor } from '../../functions/wiring.ts';
 import { HANGUP_DISABLED_REPLY } from '../../worker/hangup.ts';
 import { EgressStandIn } from '../support/egress-standin.ts';
-import { WebhookListener } from '../support/webhook-listener.ts';
 import { createBucket, localstackEndpoint, pipelineEnv, replacePipelineEnv, sqsFor, useLocalstackEnv } from '../support/localstack.ts';
 import { LOCALSTACK_CREDENTIALS, requireServer } from '../support/servers.ts';
+import { WebhookListener } from '../support/webhook-listener.ts';
 import { eventually, LIVEKIT_KEY, LIVEKIT_SECRET, LiveKitRooms, QueuePump, SimulatedCaller, WorkerProcess } from './worker-harness.ts';
 
 const TZ = 'Asia/Kolkata';
@@ -40,6 +51,9 @@ const SCRIPT = {
     // Tool results reach the model JSON-encoded.
     { input: JSON.stringify(HANGUP_DISABLED_REPLY), content: 'Of course, I am still here. Anything else?' },
     { input: 'no thanks', content: 'Have a nice day.' },
+    // What the caller says to the re-dispatched agent.
+    { input: 'are you open on sunday?', content: 'No, we are closed on Sundays.' },
+    { input: 'thanks, that is all', content: 'You are welcome. Goodbye.' },
   ],
 };
 
@@ -53,26 +67,33 @@ let rooms: LiveKitRooms;
 let standIn: EgressStandIn;
 let recorder: Recorder;
 let config: Config;
-let metadata: LocalFolderBackend;
-let transcripts: LocalFolderBackend;
-let snapshotPump: QueuePump;
+let metadata: StorageBackend;
+let transcripts: StorageBackend;
+let factPump: QueuePump;
 let recordingPump: QueuePump;
 let webhooks: WebhookListener;
-/** Two workers: HANGUP_CALL on, and off (the latter is killed in the last test). */
+/** Two workers on the SQS pipeline: HANGUP_CALL on, and off (the latter is killed in the last test). */
 const workers: Record<'hangup' | 'noHangup', WorkerProcess> = {} as never;
+/** Workers on the embedded default, started and killed by the re-dispatch test. */
+const embeddedWorkers: WorkerProcess[] = [];
+let workerEnv: (extra: Record<string, string>) => Record<string, string>;
 
-type Doc = Record<string, unknown>;
+type Doc = Partial<MetadataDocument> & Record<string, unknown>;
+
+async function read(backend: StorageBackend, callId: string): Promise<StoredCall | undefined> {
+  return backend.read(callId);
+}
 
 /**
- * The call's closed record. With `fromWorker`, waits for the worker's own final snapshot: LiveKit's
+ * The call's closed record. With `fromWorker`, waits for the worker's own final message: LiveKit's
  * room_finished webhook may close the record first, and the worker's final word must then win.
  */
-async function finalMetadata(callId: string, timeoutMs = 45_000, fromWorker = true): Promise<Doc> {
+async function finalMetadata(callId: string, timeoutMs = 45_000, fromWorker = true, backend: () => StorageBackend = () => metadata): Promise<Doc> {
   return eventually(
     async () => {
-      const stored = await metadata.read('metadata', callId);
-      const doc = stored?.document as Doc | undefined;
-      if (fromWorker && doc?.end_reason === FINALIZED_BY_WEBHOOK) return undefined;
+      const stored = await read(backend(), callId);
+      const doc = stored?.documents.metadata as Doc | undefined;
+      if (fromWorker && stored?.state.outcome?.source !== 'worker') return undefined;
       return doc && doc.end_time ? doc : undefined;
     },
     timeoutMs,
@@ -80,9 +101,8 @@ async function finalMetadata(callId: string, timeoutMs = 45_000, fromWorker = tr
   );
 }
 
-async function conversation(callId: string): Promise<{ role: string; content: string; interrupted: boolean; timestamp: string }[] | undefined> {
-  const stored = await transcripts.read('transcription', callId);
-  return (stored?.document as { conversation?: [] } | undefined)?.conversation;
+async function conversation(callId: string, backend: StorageBackend = transcripts): Promise<TranscriptionItem[] | undefined> {
+  return (await read(backend, callId))?.documents.transcription?.conversation;
 }
 
 async function objectExists(key: string): Promise<boolean> {
@@ -92,15 +112,6 @@ async function objectExists(key: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-function distinctKinds(pump: QueuePump, callId: string): string[] {
-  const seen = new Map<number, string>();
-  for (const body of pump.bodies) {
-    const s = JSON.parse(body) as { callId: string; kind: string; seq: number };
-    if (s.callId === callId) seen.set(s.seq, s.kind);
-  }
-  return [...seen.entries()].sort(([a], [b]) => a - b).map(([, kind]) => kind);
 }
 
 function roomName(label: string): string {
@@ -117,76 +128,74 @@ beforeAll(async () => {
   s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: LOCALSTACK_CREDENTIALS });
   rooms = new LiveKitRooms(livekitUrl);
   const stamp = Date.now().toString(36);
-  const snapshotQueue = await QueuePump.createQueue(sqs, `calldata-e2e-snapshots-${stamp}`);
+  const factQueue = await QueuePump.createQueue(sqs, `calldata-e2e-facts-${stamp}`);
   const recordingQueue = await QueuePump.createQueue(sqs, `calldata-e2e-recording-${stamp}`);
 
   // The AWS side, configured as the stack would configure the Lambdas.
-  const lambdaEnv = pipelineEnv({ folder, bucket, endpoint, timezone: TZ, queueUrl: snapshotQueue }, { CALL_RECORDING: 'true', CALLDATA_RECORDING_QUEUE_URL: recordingQueue });
-
+  const lambdaEnv = pipelineEnv({ folder, bucket, endpoint, timezone: TZ, queueUrl: factQueue }, { CALL_RECORDING: 'true', CALLDATA_RECORDING_QUEUE_URL: recordingQueue });
   replacePipelineEnv(lambdaEnv);
   resetConfigForTests();
   config = loadConfig();
-  metadata = new LocalFolderBackend(config.metadataLocation);
-  transcripts = new LocalFolderBackend(config.transcriptionLocation);
+  const pipeline = pipelineFor(config);
+  const targets = await pipeline.targets();
+  metadata = targets.find((t) => t.location === config.metadataLocation)!.backend;
+  transcripts = targets.find((t) => t.location === config.transcriptionLocation)!.backend;
 
+  // Webhooks (LiveKit's and the egress stand-in's) become facts on the fact queue.
+  const webhookDeps = { receiver: new WebhookReceiver(LIVEKIT_KEY, LIVEKIT_SECRET), facts: () => pipeline.factSink() };
   standIn = new EgressStandIn({
     apiKey: LIVEKIT_KEY,
     apiSecret: LIVEKIT_SECRET,
     uploadDelayMs: 200,
-    webhook: async (request) => {
-      await handleWebhook(
-        { headers: { authorization: request.authorization }, body: request.body, isBase64Encoded: false },
-        { receiver: new WebhookReceiver(LIVEKIT_KEY, LIVEKIT_SECRET), finalizer: new CallFinalizer(recorder, config) },
-      );
-    },
+    webhook: async (request) => handleWebhook({ headers: { authorization: request.authorization }, body: request.body, isBase64Encoded: false }, webhookDeps),
   });
   const egressUrl = await standIn.start();
-  // LiveKit's own webhooks (room_finished) reach the webhook function through this listener.
-  webhooks = new WebhookListener(async (request) =>
-    handleWebhook(
-      { headers: { authorization: request.authorization }, body: request.body, isBase64Encoded: false },
-      { receiver: new WebhookReceiver(LIVEKIT_KEY, LIVEKIT_SECRET), finalizer: new CallFinalizer(recorder, config) },
-    ),
-  );
+  webhooks = new WebhookListener(async (request) => handleWebhook({ headers: { authorization: request.authorization }, body: request.body, isBase64Encoded: false }, webhookDeps));
   await webhooks.start();
-  recorder = createRecorder(config, loadRecordingSettings({ LIVEKIT_URL: egressUrl, LIVEKIT_API_KEY: LIVEKIT_KEY, LIVEKIT_API_SECRET: LIVEKIT_SECRET, CALLDATA_DISCARD_WAIT_MS: '5000', CALLDATA_DISCARD_POLL_MS: '100' }));
-  snapshotPump = new QueuePump(sqs, snapshotQueue, (event, context) => persistHandler(event, context) as Promise<never>);
+  recorder = createRecorder(pipeline, {
+    settings: loadRecordingSettings({ LIVEKIT_URL: egressUrl, LIVEKIT_API_KEY: LIVEKIT_KEY, LIVEKIT_API_SECRET: LIVEKIT_SECRET, CALLDATA_DISCARD_WAIT_MS: '5000', CALLDATA_DISCARD_POLL_MS: '100' }),
+  });
+  factPump = new QueuePump(sqs, factQueue, (event, context) => persistHandler(event, context) as Promise<never>);
   recordingPump = new QueuePump(sqs, recordingQueue, (event, context) => recordingBatch(event, context, recorder));
-  snapshotPump.start();
+  factPump.start();
   recordingPump.start();
 
-  // The worker side: three real workers, as they would run on ECS.
-  const workerEnv = (extra: Record<string, string>) => ({
+  // The worker side: real workers, as they would run on ECS.
+  workerEnv = (extra) => ({
     LIVEKIT_URL: livekitUrl,
     LIVEKIT_API_KEY: LIVEKIT_KEY,
     LIVEKIT_API_SECRET: LIVEKIT_SECRET,
     CALLDATA_AGENT_SCRIPT: JSON.stringify(SCRIPT),
     CALLDATA_PROGRESS_INTERVAL_MS: '300',
-    CALL_RECORDING: 'true',
     SAVE_METADATA: 'true',
     SAVE_TRANSCRIPTION: 'true',
     TIMEZONE: TZ,
-    AWS_S3_BUCKET: bucket,
-    CALLDATA_QUEUE_URL: snapshotQueue,
-    CALLDATA_RECORDING_QUEUE_URL: recordingQueue,
-    AWS_ENDPOINT_URL: endpoint,
-    AWS_ENDPOINT_URL_SQS: endpoint.replace('127.0.0.1', 'localhost'),
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: LOCALSTACK_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: LOCALSTACK_CREDENTIALS.secretAccessKey,
     POWERTOOLS_LOG_LEVEL: 'INFO',
     // Many processes share this box: count jobs, not machine CPU, as the worker's load.
     CALLDATA_WORKER_LOAD: 'jobs',
     ...extra,
   });
-  workers.hangup = new WorkerProcess(`calldata-e2e-hangup-${stamp}`, workerEnv({ HANGUP_CALL: 'true', CALLDATA_ANSWER_TIMEOUT_MS: String(ANSWER_TIMEOUT_MS) }), join(folder, 'worker-hangup.log'));
-  workers.noHangup = new WorkerProcess(`calldata-e2e-nohangup-${stamp}`, workerEnv({ HANGUP_CALL: 'false' }), join(folder, 'worker-nohangup.log'));
+  const sqsWorkerEnv = (extra: Record<string, string>) =>
+    workerEnv({
+      CALL_RECORDING: 'true',
+      AWS_S3_BUCKET: bucket,
+      CALLDATA_QUEUE_URL: factQueue,
+      CALLDATA_RECORDING_QUEUE_URL: recordingQueue,
+      AWS_ENDPOINT_URL: endpoint,
+      AWS_ENDPOINT_URL_SQS: endpoint.replace('127.0.0.1', 'localhost'),
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: LOCALSTACK_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCALSTACK_CREDENTIALS.secretAccessKey,
+      ...extra,
+    });
+  workers.hangup = new WorkerProcess(`calldata-e2e-hangup-${stamp}`, sqsWorkerEnv({ HANGUP_CALL: 'true', CALLDATA_ANSWER_TIMEOUT_MS: String(ANSWER_TIMEOUT_MS) }), join(folder, 'worker-hangup.log'));
+  workers.noHangup = new WorkerProcess(`calldata-e2e-nohangup-${stamp}`, sqsWorkerEnv({ HANGUP_CALL: 'false' }), join(folder, 'worker-nohangup.log'));
   await Promise.all(Object.values(workers).map((w) => w.start()));
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.allSettled(Object.values(workers).map((w) => w.stop()));
-  await snapshotPump?.stop();
+  await Promise.allSettled([...Object.values(workers), ...embeddedWorkers].map((w) => w.stop()));
+  await factPump?.stop();
   await recordingPump?.stop();
   await standIn?.close();
   await webhooks?.close();
@@ -235,8 +244,8 @@ describe('the worker end to end', () => {
     // The recording was started, stopped at the end, uploaded, and its result merged.
     const recorded = await eventually(
       async () => {
-        const doc = (await metadata.read('metadata', room.sid))?.document as Doc;
-        return doc.recording_status === 'complete' ? doc : undefined;
+        const doc = (await read(metadata, room.sid))?.documents.metadata as Doc | undefined;
+        return doc?.recording_status === 'complete' ? doc : undefined;
       },
       20_000,
       'the recording result in the metadata',
@@ -245,8 +254,11 @@ describe('the worker end to end', () => {
     const key = String(recorded.recording_location).replace(`s3://${bucket}/`, '');
     expect(key.startsWith(`${room.name}/`)).toBe(true);
     expect(await objectExists(key)).toBe(true);
-    expect(distinctKinds(snapshotPump, room.sid)[0]).toBe('started');
-    expect(distinctKinds(snapshotPump, room.sid).at(-1)).toBe('ended');
+    // One job wrote the call: started first, ended last, numbered 1, 2, 3, ...
+    const kinds = factPump.workerKinds(room.sid);
+    expect(kinds[0]).toBe('started');
+    expect(kinds.at(-1)).toBe('ended');
+    expect(new Set(factPump.messagesFor(room.sid).filter((m) => m.writer.startsWith('job:')).map((m) => m.writer)).size).toBe(1);
   });
 
   it('ends the call with the hangup tool after the goodbye was said (HANGUP_CALL=true)', async () => {
@@ -289,14 +301,14 @@ describe('the worker end to end', () => {
       expect(meta).toMatchObject({ answered: false, status });
       expect(meta.recording_filename).toBeUndefined();
       expect(await conversation(callId)).toBeUndefined();
-      // One unanswered record, and no "ended" written on exit.
-      const kinds = distinctKinds(snapshotPump, callId);
+      // One unanswered message, and no "ended" written on exit.
+      const kinds = factPump.workerKinds(callId);
       expect(kinds.filter((k) => k === 'unanswered')).toHaveLength(1);
       expect(kinds).not.toContain('ended');
       // Whatever the egress uploaded for this call is gone.
-      await eventually(async () => ((await metadata.read('metadata', callId))?.document as Doc).recording_status === 'discarded', 20_000, 'the recording to be discarded');
+      await eventually(async () => ((await read(metadata, callId))?.documents.metadata as Doc | undefined)?.recording_status === 'discarded', 20_000, 'the recording to be discarded');
       await standIn.settled();
-      for (const upload of standIn.uploads.filter((u) => u.key.includes(callId.slice(-8)))) expect(await objectExists(upload.key)).toBe(false);
+      for (const upload of standIn.uploads.filter((u) => u.key.includes(callId))) expect(await objectExists(upload.key)).toBe(false);
     }
 
     it('records a SIP call that hangs up before it was ever active', async () => {
@@ -333,7 +345,89 @@ describe('the worker end to end', () => {
     });
   });
 
-  it('finalizes the call of a worker killed mid-call, keeping the transcript up to its last snapshot', async () => {
+  describe('a job re-dispatched after its worker was killed mid-call (embedded default, PostgreSQL)', () => {
+    let records: PostgresBackend;
+
+    beforeAll(async () => {
+      const pg = await requireServer('postgres');
+      records = new PostgresBackend(pg, { documents: ['metadata', 'transcription'], model: recordModel(TZ) });
+    });
+    afterAll(async () => {
+      await records?.close();
+    });
+
+    it('stores both halves of the conversation and complete metadata', async () => {
+      // Prepare: two workers of one agent name on the embedded default, one after the other
+      const pg = await requireServer('postgres');
+      const agentName = `calldata-e2e-redispatch-${Date.now().toString(36)}`;
+      const env = workerEnv({ HANGUP_CALL: 'false', CALL_RECORDING: 'false', METADATA_LOCATION: pg, TRANSCRIPTION_LOCATION: pg });
+      const first = new WorkerProcess(agentName, env, join(folder, 'worker-redispatch-1.log'));
+      embeddedWorkers.push(first);
+      await first.start();
+      const room = await rooms.callRoom(roomName('redispatch'), agentName);
+      const caller = new SimulatedCaller({ livekitUrl, room: room.name, callStatus: 'active' });
+      await caller.join();
+      const firstAgent = await caller.waitForAgent();
+      // The first half of the call, stored by the first job.
+      await caller.say('hello', 'Hi, this is the front desk. How can I help?');
+      await caller.say('what are your hours?', 'We are open nine to five.');
+      await eventually(async () => (await conversation(room.sid, records))?.length === 4, 20_000, 'the first half of the transcript to be stored');
+      expect((await read(records, room.sid))?.documents.metadata?.end_time).toBeNull();
+
+      // Act: the worker dies mid-call (no shutdown callbacks); another worker registers; the room
+      // is dispatched again (LiveKit does not re-dispatch on its own) and the call goes on
+      first.kill();
+      const second = new WorkerProcess(agentName, env, join(folder, 'worker-redispatch-2.log'));
+      embeddedWorkers.push(second);
+      await second.start();
+      await rooms.redispatch(room.name, agentName);
+      const secondAgent = await caller.waitForAgent(30_000, new Set([firstAgent]));
+      await caller.say('are you open on sunday?', 'No, we are closed on Sundays.');
+      await caller.say('thanks, that is all', 'You are welcome. Goodbye.');
+      await caller.leave();
+
+      // Assess: the record is the merge of both jobs' facts
+      const meta = await finalMetadata(room.sid, 45_000, true, () => records);
+      expect(secondAgent).not.toBe(firstAgent);
+      expect(meta).toMatchObject({
+        call_id: room.sid,
+        room_name: room.name,
+        call_direction: 'inbound',
+        inbound_trunk_id: 'ST_e2eInbound',
+        agent_number: '+14155550100',
+        user_number: '+919876543210',
+        answered: true,
+        status: 'completed',
+        timezone: TZ,
+      });
+      expect(String(meta.start_time)).toMatch(/\+05:30$/);
+      expect(String(meta.end_time)).toMatch(/\+05:30$/);
+      expect(meta.duration).toBeGreaterThan(0);
+      expect(String(meta.end_reason)).toMatch(/caller hung up|session closed|room disconnected/);
+      expect(meta.recording_filename).toBeUndefined();
+      const items = await conversation(room.sid, records);
+      expect(items?.map((i) => [i.role, i.content])).toEqual([
+        ['user', 'hello'],
+        ['assistant', 'Hi, this is the front desk. How can I help?'],
+        ['user', 'what are your hours?'],
+        ['assistant', 'We are open nine to five.'],
+        ['user', 'are you open on sunday?'],
+        ['assistant', 'No, we are closed on Sundays.'],
+        ['user', 'thanks, that is all'],
+        ['assistant', 'You are welcome. Goodbye.'],
+      ]);
+      expect(items?.every((i) => i.timestamp.endsWith('+05:30'))).toBe(true);
+      const stored = await read(records, room.sid);
+      const writers = Object.keys(stored?.state.writers ?? {});
+      expect(writers).toHaveLength(2);
+      expect(writers.every((w) => w.startsWith('job:'))).toBe(true);
+      expect(stored?.state.outcome).toMatchObject({ source: 'worker', status: 'completed' });
+      // Both jobs saw the call from the same start: one folder.
+      expect(stored?.folder).toMatch(new RegExp(`^${room.name}/\\d{8}T\\d{6}\\.\\d{3}_${room.sid}$`));
+    });
+  });
+
+  it('finalizes the call of a worker killed mid-call, keeping the transcript up to its last message', async () => {
     // Prepare: an answered call with two turns stored
     // (Last test: it kills the HANGUP_CALL=false worker.)
     const room = await rooms.callRoom(roomName('killed'), workers.noHangup.agentName);
@@ -344,7 +438,7 @@ describe('the worker end to end', () => {
     await caller.say('hello', 'Hi, this is the front desk. How can I help?');
     await caller.say('what are your hours?', 'We are open nine to five.');
     await eventually(async () => (await conversation(room.sid))?.length === 4, 20_000, 'the transcript of two turns to be stored');
-    expect(((await metadata.read('metadata', room.sid))?.document as Doc).end_time).toBeNull();
+    expect(((await read(metadata, room.sid))?.documents.metadata as Doc).end_time).toBeNull();
     // Act: the worker dies without a word; the caller hangs up; LiveKit closes the room
     workers.noHangup.kill();
     await caller.leave();
@@ -356,10 +450,17 @@ describe('the worker end to end', () => {
     await standIn.settled();
     // Assess
     expect(response?.statusCode).toBe(200);
-    expect(JSON.parse(response?.body ?? '{}')).toMatchObject({ result: 'finalized' });
-    const meta = await finalMetadata(room.sid, 5_000, false);
-    expect(meta).toMatchObject({ answered: true, end_reason: FINALIZED_BY_WEBHOOK, recording_status: 'complete', status: 'completed' });
-    expect(distinctKinds(snapshotPump, room.sid)).not.toContain('ended');
+    expect(JSON.parse(response?.body ?? '{}')).toMatchObject({ result: 'recorded', callId: room.sid });
+    const meta = await eventually(
+      async () => {
+        const doc = (await read(metadata, room.sid))?.documents.metadata as Doc | undefined;
+        return doc?.end_time && doc.recording_status === 'complete' ? doc : undefined;
+      },
+      30_000,
+      'the webhook to close the call and the recording result',
+    );
+    expect(meta).toMatchObject({ answered: true, end_reason: WORKER_LOST.webhook, recording_status: 'complete', status: 'completed' });
+    expect(factPump.workerKinds(room.sid)).not.toContain('ended');
     const items = await conversation(room.sid);
     expect(items?.map((i) => i.content)).toEqual(['hello', 'Hi, this is the front desk. How can I help?', 'what are your hours?', 'We are open nine to five.']);
   });

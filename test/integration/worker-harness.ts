@@ -4,13 +4,13 @@
  * would run it (LocalStack queues drained into the persist and recording handlers).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CreateQueueCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { Room, type TextStreamReader } from '@livekit/rtc-node';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { AccessToken, AgentDispatchClient, RoomServiceClient } from 'livekit-server-sdk';
-import { pollOnce } from '../support/queue-poller.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const LIVEKIT_KEY = 'devkey';
@@ -147,12 +147,20 @@ export class SimulatedCaller {
     await this.room.connect(this.options.livekitUrl, await token.toJwt(), { autoSubscribe: true, dynacast: false });
   }
 
-  /** Waits until the agent is in the room and listening (its text input is registered by then). */
-  async waitForAgent(timeoutMs = 30_000): Promise<void> {
-    await eventually(
-      () => [...this.room.remoteParticipants.values()].some((p) => p.identity.startsWith('agent') && p.attributes['lk.agent.state'] === 'listening'),
+  /** Identities of the agents in the room (a dead job's agent stays listed until LiveKit drops it). */
+  agents(): string[] {
+    return [...this.room.remoteParticipants.values()].filter((p) => p.identity.startsWith('agent')).map((p) => p.identity);
+  }
+
+  /**
+   * Waits until an agent (other than those in `besides`) is in the room and listening (its text
+   * input is registered by then). Resolves its identity.
+   */
+  async waitForAgent(timeoutMs = 30_000, besides: ReadonlySet<string> = new Set()): Promise<string> {
+    return eventually(
+      () => [...this.room.remoteParticipants.values()].find((p) => p.identity.startsWith('agent') && !besides.has(p.identity) && p.attributes['lk.agent.state'] === 'listening')?.identity,
       timeoutMs,
-      'the agent to join and listen',
+      besides.size > 0 ? 'a new agent to join and listen' : 'the agent to join and listen',
     );
   }
 
@@ -195,6 +203,11 @@ export class LiveKitRooms {
     return { name, sid: room.sid };
   }
 
+  /** Dispatches the agent to the room again (LiveKit gives the new job a new id). */
+  async redispatch(name: string, agentName: string, metadata = ''): Promise<void> {
+    await this.dispatch.createDispatch(name, agentName, { metadata });
+  }
+
   async exists(name: string): Promise<boolean> {
     return (await this.rooms.listRooms([name])).length > 0;
   }
@@ -206,7 +219,37 @@ export class LiveKitRooms {
 
 type Handler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
 
-/** Drains a queue into a handler in the background, like Lambda's event source mapping. */
+/** The Lambda context a handler gets (the fields the project's middleware reads). */
+export function lambdaContext(name = 'calldata-e2e'): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: name,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${name}`,
+    memoryLimitInMB: '512',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${name}`,
+    logStreamName: 'e2e',
+    getRemainingTimeInMillis: () => 60_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+/** A message on the fact queue, as far as the tests look at it. */
+export interface QueuedMessage {
+  callId: string;
+  kind: string;
+  writer: string;
+  seq: number;
+}
+
+/**
+ * Drains a queue into a handler in the background, like Lambda's event source mapping: receive
+ * a batch, hand it over as an SQSEvent, delete only what the handler did not report as failed
+ * (those become visible again after the visibility timeout).
+ */
 export class QueuePump {
   readonly bodies: string[] = [];
   private running = false;
@@ -226,29 +269,62 @@ export class QueuePump {
     return created.QueueUrl ?? '';
   }
 
+  /** One receive (long poll of a second) and its batch; true when a batch came. */
+  async pollOnce(): Promise<boolean> {
+    const received = await this.sqs.send(new ReceiveMessageCommand({ QueueUrl: this.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageSystemAttributeNames: ['All'] }));
+    const messages = received.Messages ?? [];
+    if (messages.length === 0) return false;
+    const event: SQSEvent = {
+      Records: messages.map((m) => ({
+        messageId: m.MessageId ?? '',
+        receiptHandle: m.ReceiptHandle ?? '',
+        body: m.Body ?? '',
+        attributes: {
+          ApproximateReceiveCount: m.Attributes?.ApproximateReceiveCount ?? '1',
+          SentTimestamp: m.Attributes?.SentTimestamp ?? '0',
+          SenderId: m.Attributes?.SenderId ?? '',
+          ApproximateFirstReceiveTimestamp: m.Attributes?.ApproximateFirstReceiveTimestamp ?? '0',
+        },
+        messageAttributes: {},
+        md5OfBody: m.MD5OfBody ?? '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:e2e',
+        awsRegion: 'us-east-1',
+      })),
+    };
+    for (const record of event.Records) this.bodies.push(record.body);
+    const response = await this.handler(event, lambdaContext());
+    const failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+    const done = messages.filter((m) => !failed.has(m.MessageId ?? ''));
+    if (done.length > 0) {
+      await this.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' })) }));
+    }
+    return true;
+  }
+
   start(): void {
     this.running = true;
     this.loop = (async () => {
-      while (this.running) {
-        await pollOnce(
-          this.sqs,
-          this.queueUrl,
-          async (event, context) => {
-            for (const record of event.Records) this.bodies.push(record.body);
-            return this.handler(event, context);
-          },
-          { emptyRounds: 1, waitSeconds: 1, maxBatches: 5 },
-        ).catch(() => undefined);
-      }
+      while (this.running) await this.pollOnce().catch(() => new Promise((resolve) => setTimeout(resolve, 200)));
     })();
   }
 
-  /** (callId, kind) of every message delivered. */
-  kindsFor(callId: string): string[] {
-    return this.bodies
-      .map((body) => JSON.parse(body) as { callId: string; kind: string })
-      .filter((s) => s.callId === callId)
-      .map((s) => s.kind);
+  /** Every message delivered for the call (a message redelivered after a failure counts once). */
+  messagesFor(callId: string): QueuedMessage[] {
+    const seen = new Map<string, QueuedMessage>();
+    for (const body of this.bodies) {
+      const message = JSON.parse(body) as QueuedMessage;
+      if (message.callId === callId) seen.set(`${message.writer}#${message.seq}`, message);
+    }
+    return [...seen.values()];
+  }
+
+  /** The kinds the worker's jobs sent for the call, in each job's order. */
+  workerKinds(callId: string): string[] {
+    return this.messagesFor(callId)
+      .filter((m) => m.writer.startsWith('job:'))
+      .sort((a, b) => (a.writer === b.writer ? a.seq - b.seq : a.writer < b.writer ? -1 : 1))
+      .map((m) => m.kind);
   }
 
   async stop(): Promise<void> {

@@ -1,17 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Snapshot } from '../../functions/contract/snapshot.ts';
-import type { SendReceipt, SnapshotSink } from '../../functions/transport/sink.ts';
+import type { FactMessage } from '../../functions/contract/facts.ts';
+import type { FactSink, SendReceipt } from '../../functions/transport/sink.ts';
 import { CoalescingSender } from '../../worker/sender.ts';
-import { buildSnapshot } from '../support/snapshots.ts';
+import { buildMessage } from '../support/snapshots.ts';
 
-class ScriptedSink implements SnapshotSink {
+class ScriptedSink implements FactSink {
   readonly transport = 'sqs' as const;
-  readonly sent: Snapshot[] = [];
+  readonly sent: FactMessage[] = [];
   failuresLeft = 0;
   delayMs = 0;
   inFlight = 0;
   maxInFlight = 0;
-  async send(snapshot: Snapshot): Promise<SendReceipt> {
+  async send(message: FactMessage): Promise<SendReceipt> {
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
@@ -20,7 +20,7 @@ class ScriptedSink implements SnapshotSink {
         this.failuresLeft--;
         throw new Error('queue unreachable');
       }
-      this.sent.push(snapshot);
+      this.sent.push(message);
       return { transport: 'sqs', messageId: String(this.sent.length), bytes: 1, offloaded: false };
     } finally {
       this.inFlight--;
@@ -32,7 +32,7 @@ function senderWith(sink: ScriptedSink, minIntervalMs = 1_000) {
   let version = 0;
   const sender = new CoalescingSender({
     sink,
-    build: () => buildSnapshot({ callId: 'call-1', seq: ++version, turns: version }),
+    build: () => buildMessage({ callId: 'call-1', seq: ++version, turns: version }),
     minIntervalMs,
     retryBaseMs: 100,
     retryMaxMs: 1_000,
@@ -44,7 +44,7 @@ describe('coalescing sender', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
 
-  it('sends one snapshot for many changes inside the interval, built from the newest state', async () => {
+  it('sends one message for many changes inside the interval, built from the newest state', async () => {
     // Prepare
     const sink = new ScriptedSink();
     const { sender, builds } = senderWith(sink);
@@ -101,13 +101,13 @@ describe('coalescing sender', () => {
     const failedDuringOutage = sender.failed;
     sink.failuresLeft = 0;
     await vi.advanceTimersByTimeAsync(1_000);
-    // Assess: it kept trying, and one snapshot - the newest - went out, not a backlog
+    // Assess: it kept trying, and one message - the newest - went out, not a backlog
     expect(failedDuringOutage).toBeGreaterThanOrEqual(5);
     expect(sink.sent).toHaveLength(1);
     expect(sink.sent[0]?.seq).toBe(builds());
   });
 
-  it('delivers the final snapshot at close, retrying until it gets through', async () => {
+  it('delivers the final message at close, retrying until it gets through', async () => {
     const sink = new ScriptedSink();
     const { sender } = senderWith(sink);
     sink.failuresLeft = 3;
