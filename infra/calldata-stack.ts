@@ -1,9 +1,13 @@
 /**
- * The whole call-data pipeline on AWS:
+ * The whole call-data pipeline on AWS. Every party that learns something about a call sends
+ * fact messages to one queue; the persist Lambda merges them into the stored record and asks the
+ * recording Lambda for what the merged record calls for:
  *
- *   worker (ECS Fargate, optional) ──▶ snapshot queue ──▶ persist Lambda ──▶ storage backends
- *                                 └──▶ recording queue ──▶ recording Lambda ──▶ LiveKit egress ──▶ recordings bucket
- *   LiveKit webhooks ──HTTPS──▶ webhook Lambda (function URL)
+ *   worker (ECS Fargate, optional) ──┐
+ *   LiveKit webhooks ──HTTPS──▶ webhook Lambda (function URL) ──┤
+ *   recording Lambda (egress results) ──┤
+ *   sweeper Lambda (EventBridge, every 5 min) ──┴──▶ snapshot (fact) queue ──▶ persist Lambda ──▶ storage backends
+ *                                                         persist Lambda ──▶ recording queue ──▶ recording Lambda ──▶ LiveKit egress ──▶ recordings bucket
  *
  * Each queue has a dead-letter queue with an alarm on its depth. Secrets (LiveKit credentials,
  * database URLs with passwords, egress upload keys) stay in Secrets Manager: functions get
@@ -15,6 +19,8 @@ import { Annotations, Aws, CfnOutput, Duration, RemovalPolicy, Stack, type Stack
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -28,13 +34,14 @@ import type { Construct } from 'constructs';
 import { CallDataFunction, PROJECT_ROOT } from './calldata-function.ts';
 import { acknowledge, arnFinding } from './nag.ts';
 import { importSecret, secretReference } from './secret-ref.ts';
-import { isDatabaseUrl, PAYLOAD_PREFIX, type CallDataSettings } from './settings.ts';
+import { DISCARD_HOLD_DAYS, DISCARD_PREFIX, isDatabaseUrl, OPEN_MARKER_PREFIX, PAYLOAD_PREFIX, recordsInBucket, SWEEP_INTERVAL_MINUTES, type CallDataSettings } from './settings.ts';
 import { WorkerService } from './worker-service.ts';
 
 export const ENTRIES = {
   persist: 'functions/persist/handler.ts',
   recording: 'functions/recording/handler.ts',
   webhook: 'functions/webhook/handler.ts',
+  sweeper: 'functions/sweeper/handler.ts',
 } as const;
 
 export interface CallDataStackProps extends StackProps {
@@ -56,6 +63,8 @@ export class CallDataStack extends Stack {
   readonly recording?: CallDataFunction;
   readonly webhook?: CallDataFunction;
   readonly webhookUrl?: lambda.FunctionUrl;
+  readonly sweeper?: CallDataFunction;
+  readonly sweepSchedule?: events.Rule;
   readonly worker?: WorkerService;
 
   constructor(scope: Construct, id: string, props: CallDataStackProps) {
@@ -78,6 +87,9 @@ export class CallDataStack extends Stack {
     const lifecycleRules: s3.LifecycleRule[] = [
       { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
       { id: 'ExpireConversationPayloads', prefix: `${PAYLOAD_PREFIX}/`, expiration: Duration.days(settings.payloadExpirationDays) },
+      // Recordings of never-answered calls wait here longer than any queue keeps a message (a late
+      // answer fact restores them), then go. The sweeper purges the same prefix where no lifecycle runs.
+      { id: 'ExpireDiscardedRecordings', prefix: `${DISCARD_PREFIX}/`, expiration: Duration.days(DISCARD_HOLD_DAYS) },
     ];
     if (settings.recordingExpirationDays > 0) {
       lifecycleRules.push({ id: 'ExpireRecordings', expiration: Duration.days(settings.recordingExpirationDays) });
@@ -180,10 +192,27 @@ export class CallDataStack extends Stack {
     }
 
     // --- functions ------------------------------------------------------------------------
-    // All three write call records: persist (metadata and transcripts), recording and webhook
-    // (the recording outcome and finalization, merged into the metadata).
-    const metadataEnv = Object.fromEntries(Object.entries(locationEnv).filter(([name]) => name.startsWith('METADATA_LOCATION')));
+    // Only persist writes call records; the sweeper reads them (the primary location: the first
+    // one configured), so both get the whole location configuration, its secrets and the VPC.
+    // Webhook and recording store nothing: they send what they learn as fact messages to the
+    // fact queue, and need neither the locations nor the VPC.
     const vpcProps = { vpc, vpcSubnets, securityGroups };
+    const factQueueEnv = { CALLDATA_QUEUE_URL: this.snapshots.queue.queueUrl };
+    const readLocationSecrets = (fn: CallDataFunction) => {
+      for (const secret of Object.values(locationSecrets)) secret.grantRead(fn.role);
+    };
+    // The S3 backend deletes a call's open marker once the call is final (persist), or when a
+    // sweep finds one left behind (sweeper); nothing else in the bucket.
+    const deleteOpenMarkers = (fn: CallDataFunction) => {
+      if (!recordsInBucket(settings)) return;
+      fn.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ sid: 'DeleteOpenCallMarkers', actions: ['s3:DeleteObject'], resources: [this.bucket.arnForObjects(`${OPEN_MARKER_PREFIX}/*`)] }),
+      );
+      acknowledge(fn.role, {
+        id: `AwsSolutions-IAM5[${arnFinding(this.bucket, `/${OPEN_MARKER_PREFIX}/*`)}]`,
+        reason: 'Open-call markers are keyed <prefix>/<call id> with call ids chosen per call; the delete is limited to that prefix.',
+      });
+    };
     const livekitEgressEnv = {
       ...livekitEnv,
       ...(egressSecret
@@ -196,7 +225,7 @@ export class CallDataStack extends Stack {
 
     this.persist = new CallDataFunction(this, 'Persist', {
       entry: ENTRIES.persist,
-      description: 'calldata persist: snapshot queue -> metadata and transcription storage',
+      description: 'calldata persist: fact queue -> merged call records in storage; recording commands -> recording queue',
       serviceName: 'calldata-persist',
       timeout: Duration.seconds(settings.persistTimeoutSeconds),
       logRetention,
@@ -206,12 +235,17 @@ export class CallDataStack extends Stack {
         ...flagsEnv,
         ...locationEnv,
         ...s3Env,
+        // With a queue URL the recording commands go to the recording queue, never in-process.
+        ...factQueueEnv,
+        ...(settings.callRecording ? { CALLDATA_RECORDING_QUEUE_URL: this.recordings.queue.queueUrl } : {}),
         CALLDATA_DEAD_LETTER_QUEUE_URL: this.snapshots.deadLetterQueue.queueUrl,
       },
     });
     this.grantObjects(this.persist.role, ['s3:GetObject', 's3:PutObject']);
+    deleteOpenMarkers(this.persist);
     this.snapshots.deadLetterQueue.grantSendMessages(this.persist.role);
-    for (const secret of Object.values(locationSecrets)) secret.grantRead(this.persist.role);
+    if (settings.callRecording) this.recordings.queue.grantSendMessages(this.persist.role);
+    readLocationSecrets(this.persist);
     this.persist.function.addEventSource(
       new SqsEventSource(this.snapshots.queue, {
         batchSize: settings.batchSize,
@@ -222,27 +256,25 @@ export class CallDataStack extends Stack {
     );
 
     const hasEntry = (entry: string) => existsSync(`${PROJECT_ROOT}${entry}`);
-    const recordingAccess = (fn: CallDataFunction) => {
-      // Recording state objects and recordings are read, written and deleted (discard).
-      this.grantObjects(fn.role, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject']);
-      this.livekitSecret.grantRead(fn.role);
-      egressSecret?.secret.grantRead(fn.role);
-      locationSecrets.METADATA_LOCATION?.grantRead(fn.role);
-    };
+    // Egress results, discards and LiveKit's events are facts: sent to the fact queue like the worker's.
+    const sendFacts = (fn: CallDataFunction) => this.snapshots.queue.grantSendMessages(fn.role);
 
     if (settings.callRecording) {
       if (hasEntry(ENTRIES.recording)) {
         this.recording = new CallDataFunction(this, 'Recording', {
           entry: ENTRIES.recording,
-          description: 'calldata recording: starts and discards LiveKit egress for call snapshots',
+          description: 'calldata recording: starts, finishes, discards and restores LiveKit egress recordings',
           serviceName: 'calldata-recording',
           timeout: Duration.seconds(settings.recordingTimeoutSeconds),
           logRetention,
           removalPolicy,
-          ...vpcProps,
-          environment: { ...flagsEnv, ...metadataEnv, ...s3Env, ...livekitEgressEnv },
+          environment: { ...flagsEnv, ...s3Env, ...livekitEgressEnv, ...factQueueEnv },
         });
-        recordingAccess(this.recording);
+        // Recording state objects and recordings are read, written, moved and deleted (discard, restore).
+        this.grantObjects(this.recording.role, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject']);
+        this.livekitSecret.grantRead(this.recording.role);
+        egressSecret?.secret.grantRead(this.recording.role);
+        sendFacts(this.recording);
         this.recording.function.addEventSource(
           new SqsEventSource(this.recordings.queue, {
             batchSize: Math.min(settings.batchSize, 10),
@@ -258,21 +290,72 @@ export class CallDataStack extends Stack {
     if (hasEntry(ENTRIES.webhook)) {
       this.webhook = new CallDataFunction(this, 'Webhook', {
         entry: ENTRIES.webhook,
-        description: 'calldata webhook: verifies LiveKit webhooks and finalizes calls and recordings',
+        description: 'calldata webhook: verifies LiveKit webhooks and sends what they say as call facts',
         serviceName: 'calldata-webhook',
         timeout: Duration.seconds(settings.webhookTimeoutSeconds),
         logRetention,
         removalPolicy,
-        ...vpcProps,
-        environment: { ...flagsEnv, ...metadataEnv, ...s3Env, ...livekitEgressEnv },
+        // The API key and secret verify LiveKit's signatures; the bucket settings serve the fact
+        // sink (claim checks) and the configuration's checks.
+        environment: { ...flagsEnv, ...s3Env, ...livekitEnv, ...factQueueEnv },
       });
-      recordingAccess(this.webhook);
+      this.livekitSecret.grantRead(this.webhook.role);
+      sendFacts(this.webhook);
       // LiveKit cannot sign AWS requests: the URL is public and the function rejects every
       // request whose LiveKit signature (Authorization JWT with the body's sha256) does not verify.
       this.webhookUrl = this.webhook.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE, invokeMode: lambda.InvokeMode.BUFFERED });
       new CfnOutput(this, 'WebhookUrl', { value: this.webhookUrl.url, description: 'Set this as the webhook URL in LiveKit (project settings or livekit.yaml webhook.urls).' });
     } else {
       Annotations.of(this).addWarning(`${ENTRIES.webhook} does not exist yet: the webhook function is not part of this synth.`);
+    }
+
+    // --- sweeper --------------------------------------------------------------------------
+    // Closes calls whose worker was lost and whose room_finished webhook never came: quiet for
+    // CALLDATA_SWEEP_AFTER_MS and their LiveKit room gone. It needs LiveKit to ask.
+    if (!settings.livekitUrl) {
+      Annotations.of(this).addWarning('The sweeper is not deployed without livekitUrl: calls whose worker and room_finished webhook were both lost stay open.');
+    } else if (hasEntry(ENTRIES.sweeper)) {
+      const sweeper = new CallDataFunction(this, 'Sweeper', {
+        entry: ENTRIES.sweeper,
+        description: 'calldata sweeper: closes calls left open by a lost worker whose room is gone; purges discarded recordings',
+        serviceName: 'calldata-sweeper',
+        timeout: Duration.seconds(settings.sweeperTimeoutSeconds),
+        logRetention,
+        removalPolicy,
+        ...vpcProps,
+        environment: {
+          ...flagsEnv,
+          ...locationEnv,
+          ...s3Env,
+          ...livekitEnv,
+          ...factQueueEnv,
+          ...(settings.sweepAfterMs !== undefined ? { CALLDATA_SWEEP_AFTER_MS: String(settings.sweepAfterMs) } : {}),
+        },
+      });
+      // Reads the primary location (s3: the bucket), sends closing facts, asks LiveKit.
+      this.grantObjects(sweeper.role, ['s3:GetObject']);
+      deleteOpenMarkers(sweeper);
+      readLocationSecrets(sweeper);
+      this.livekitSecret.grantRead(sweeper.role);
+      this.snapshots.queue.grantSendMessages(sweeper.role);
+      if (settings.callRecording) {
+        sweeper.role.addToPrincipalPolicy(
+          new iam.PolicyStatement({ sid: 'PurgeDiscardedRecordings', actions: ['s3:DeleteObject'], resources: [this.bucket.arnForObjects(`${DISCARD_PREFIX}/*`)] }),
+        );
+      }
+      this.sweeper = sweeper;
+      if (settings.sweepSchedule) {
+        this.sweepSchedule = new events.Rule(this, 'SweepSchedule', {
+          description: `calldata: runs the sweeper every ${SWEEP_INTERVAL_MINUTES} minutes`,
+          schedule: events.Schedule.rate(Duration.minutes(SWEEP_INTERVAL_MINUTES)),
+          // A failed sweep is not retried: the next one comes in a few minutes and does the same.
+          targets: [new eventsTargets.LambdaFunction(sweeper.function, { retryAttempts: 0 })],
+        });
+      } else if (!settings.localstack) {
+        Annotations.of(this).addWarning('sweepSchedule is off: the sweeper runs only when invoked, so calls whose worker and room_finished webhook were both lost stay open until then.');
+      }
+    } else {
+      Annotations.of(this).addWarning(`${ENTRIES.sweeper} does not exist yet: the sweeper function is not part of this synth.`);
     }
 
     // --- alarms ---------------------------------------------------------------------------
@@ -306,7 +389,6 @@ export class CallDataStack extends Stack {
         vpc,
         subnets: vpcSubnets,
         snapshotQueue: this.snapshots.queue,
-        recordingQueue: this.recordings.queue,
         bucket: this.bucket,
         livekitSecret: this.livekitSecret,
         logRetention,
@@ -315,8 +397,8 @@ export class CallDataStack extends Stack {
     }
 
     // --- outputs --------------------------------------------------------------------------
-    new CfnOutput(this, 'SnapshotQueueUrl', { value: this.snapshots.queue.queueUrl, description: 'CALLDATA_QUEUE_URL for workers' });
-    new CfnOutput(this, 'RecordingQueueUrl', { value: this.recordings.queue.queueUrl, description: 'CALLDATA_RECORDING_QUEUE_URL for workers' });
+    new CfnOutput(this, 'SnapshotQueueUrl', { value: this.snapshots.queue.queueUrl, description: 'CALLDATA_QUEUE_URL for workers: the fact queue' });
+    new CfnOutput(this, 'RecordingQueueUrl', { value: this.recordings.queue.queueUrl, description: 'The recording queue (the persist function sends recording commands to it)' });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.snapshots.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'RecordingDeadLetterQueueUrl', { value: this.recordings.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName, description: 'AWS_S3_BUCKET: recordings and S3-stored metadata and transcripts' });
@@ -324,6 +406,7 @@ export class CallDataStack extends Stack {
     new CfnOutput(this, 'PersistFunctionName', { value: this.persist.function.functionName });
     if (this.recording) new CfnOutput(this, 'RecordingFunctionName', { value: this.recording.function.functionName });
     if (this.webhook) new CfnOutput(this, 'WebhookFunctionName', { value: this.webhook.function.functionName });
+    if (this.sweeper) new CfnOutput(this, 'SweeperFunctionName', { value: this.sweeper.function.functionName });
 
     this.suppressFindings();
   }
@@ -356,7 +439,13 @@ export class CallDataStack extends Stack {
   }
 
   private suppressFindings(): void {
-    for (const fn of [this.persist, this.recording, this.webhook]) {
+    if (this.sweeper && this.settings.callRecording) {
+      acknowledge(this.sweeper.role, {
+        id: `AwsSolutions-IAM5[${arnFinding(this.bucket, `/${DISCARD_PREFIX}/*`)}]`,
+        reason: 'Discarded recordings keep their <room>/<timestamp>/<file> key under the discard prefix; the purge may delete only there.',
+      });
+    }
+    for (const fn of [this.persist, this.recording, this.webhook, this.sweeper]) {
       if (!fn) continue;
       acknowledge(
         fn.role,

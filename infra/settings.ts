@@ -7,6 +7,19 @@ import { IANAZone } from 'luxon';
 
 /** Prefix of the claim-check payloads; equals PAYLOAD_PREFIX in functions/transport/payload.ts (a unit test checks). */
 export const PAYLOAD_PREFIX = '_calldata-payloads';
+/**
+ * Where discarded recordings wait, and for how long, before they are deleted; equal to
+ * DISCARD_PREFIX and DISCARD_HOLD_MS in functions/domain/recording-plan.ts (a unit test checks).
+ */
+export const DISCARD_PREFIX = '_calldata-discarded';
+export const DISCARD_HOLD_DAYS = 15;
+/**
+ * Where the S3 backend keeps a marker per open call (functions/storage/s3.ts): written while a
+ * call is open, deleted once it is final (by the persist step, or by a sweep that finds a stale one).
+ */
+export const OPEN_MARKER_PREFIX = '_calldata-open';
+/** How often the scheduled sweeper runs. */
+export const SWEEP_INTERVAL_MINUTES = 5;
 
 export type Source = { context: (key: string) => unknown; env: Readonly<Record<string, string | undefined>> };
 
@@ -75,6 +88,14 @@ export interface CallDataSettings {
   destroyOnDelete: boolean;
   offloadBytes?: number;
   answerTimeoutMs?: number;
+  /** CALLDATA_SWEEP_AFTER_MS of the sweeper: how long a call stays quiet before it may be closed. */
+  sweepAfterMs?: number;
+  sweeperTimeoutSeconds: number;
+  /**
+   * Run the sweeper on an EventBridge schedule. Default on AWS; off in the LocalStack profile,
+   * whose test servers run without EventBridge (the function is deployed and can be invoked).
+   */
+  sweepSchedule: boolean;
 }
 
 /** Context key → environment variable. */
@@ -122,6 +143,9 @@ export const SETTING_ENV: Readonly<Record<string, string>> = {
   destroyOnDelete: 'CALLDATA_DESTROY_ON_DELETE',
   offloadBytes: 'CALLDATA_OFFLOAD_BYTES',
   answerTimeoutMs: 'CALLDATA_ANSWER_TIMEOUT_MS',
+  sweepAfterMs: 'CALLDATA_SWEEP_AFTER_MS',
+  sweeperTimeoutSeconds: 'CALLDATA_SWEEPER_TIMEOUT_SECONDS',
+  sweepSchedule: 'CALLDATA_SWEEP_SCHEDULE',
 };
 
 /** CloudWatch Logs accepts only these retention periods. */
@@ -138,6 +162,15 @@ export class SettingsError extends Error {
 
 const TRUE = new Set(['true', '1', 'yes', 'on']);
 const FALSE = new Set(['false', '0', 'no', 'off']);
+
+/** True when call records are kept in the recordings bucket (a location is `s3`, or only recording is on). */
+export function recordsInBucket(settings: Pick<CallDataSettings, 'saveMetadata' | 'saveTranscription' | 'callRecording' | 'metadataLocation' | 'transcriptionLocation' | 'metadataLocationSecret' | 'transcriptionLocationSecret'>): boolean {
+  if (!settings.saveMetadata && !settings.saveTranscription) return settings.callRecording;
+  return (
+    (settings.saveMetadata && !settings.metadataLocationSecret && settings.metadataLocation === 's3') ||
+    (settings.saveTranscription && !settings.transcriptionLocationSecret && settings.transcriptionLocation === 's3')
+  );
+}
 
 /** True when a location is a database URL (the spec's schemes). */
 export function isDatabaseUrl(location: string): boolean {
@@ -260,6 +293,10 @@ export function readSettings(source: Source): CallDataSettings {
     destroyOnDelete: bool('destroyOnDelete', localstack),
     offloadBytes: raw('offloadBytes') ? int('offloadBytes', 256 * 1024, 1024, 1024 * 1024 - 16 * 1024) : undefined,
     answerTimeoutMs: raw('answerTimeoutMs') ? int('answerTimeoutMs', 30_000, 1_000, 600_000) : undefined,
+    // The same bounds as functions/config/config.ts.
+    sweepAfterMs: raw('sweepAfterMs') ? int('sweepAfterMs', 10 * 60_000, 1_000, 7 * 24 * 60 * 60_000) : undefined,
+    sweeperTimeoutSeconds: int('sweeperTimeoutSeconds', 120, 10, 900),
+    sweepSchedule: bool('sweepSchedule', !localstack),
   };
 
   if (settings.timezone && !IANAZone.isValidZone(settings.timezone)) {

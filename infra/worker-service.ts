@@ -1,7 +1,8 @@
 /**
  * The agent worker on ECS Fargate (ARM64), built from the project's Dockerfile. It only needs
- * to reach LiveKit and send snapshots: no inbound ports, a task role that may send to the two
- * queues and put claim-check payloads, and LiveKit credentials injected from Secrets Manager.
+ * to reach LiveKit and send fact messages: no inbound ports, a task role that may send to the fact
+ * queue and put claim-check payloads, and LiveKit credentials injected from Secrets Manager.
+ * Recording commands are the persist function's business, so the worker has no recording queue.
  */
 import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -23,8 +24,8 @@ export interface WorkerServiceProps {
   /** Existing VPC (with subnets that reach the internet); a small public-subnet VPC is created otherwise. */
   vpc?: ec2.IVpc;
   subnets?: ec2.SubnetSelection;
+  /** The fact queue (CALLDATA_QUEUE_URL). */
   snapshotQueue: sqs.IQueue;
-  recordingQueue: sqs.IQueue;
   bucket: s3.IBucket;
   livekitSecret: secretsmanager.ISecret;
   logRetention: logs.RetentionDays;
@@ -32,7 +33,7 @@ export interface WorkerServiceProps {
 }
 
 /** The worker's environment (besides secrets): the same variables `npm run worker` reads. */
-export function workerEnvironment(props: Pick<WorkerServiceProps, 'settings' | 'snapshotQueue' | 'recordingQueue' | 'bucket'>, region: string): Record<string, string> {
+export function workerEnvironment(props: Pick<WorkerServiceProps, 'settings' | 'snapshotQueue' | 'bucket'>, region: string): Record<string, string> {
   const { settings } = props;
   return {
     CALL_RECORDING: String(settings.callRecording),
@@ -42,7 +43,6 @@ export function workerEnvironment(props: Pick<WorkerServiceProps, 'settings' | '
     ...(settings.timezone ? { TIMEZONE: settings.timezone } : {}),
     ...(settings.livekitUrl ? { LIVEKIT_URL: settings.livekitUrl } : {}),
     CALLDATA_QUEUE_URL: props.snapshotQueue.queueUrl,
-    CALLDATA_RECORDING_QUEUE_URL: props.recordingQueue.queueUrl,
     AWS_S3_BUCKET: props.bucket.bucketName,
     AWS_S3_REGION: region,
     ...(settings.s3Endpoint ? { AWS_S3_ENDPOINT: settings.s3Endpoint } : {}),
@@ -85,7 +85,6 @@ export class WorkerService extends Construct {
     });
     const taskRole = this.taskDefinition.taskRole;
     props.snapshotQueue.grantSendMessages(taskRole);
-    props.recordingQueue.grantSendMessages(taskRole);
     taskRole.addToPrincipalPolicy(
       new iam.PolicyStatement({ sid: 'ConversationPayloads', actions: ['s3:PutObject'], resources: [props.bucket.arnForObjects(`${PAYLOAD_PREFIX}/*`)] }),
     );

@@ -168,9 +168,6 @@ export class CallDataCapture {
 
     this.listen(session);
     ctx.addShutdownCallback(() => this.finish());
-    if (this.config.callRecording && this.config.queueUrl && !this.config.recordingQueueUrl) {
-      logger.warn('CALL_RECORDING is on but CALLDATA_RECORDING_QUEUE_URL is not set; nothing will start the recording', { callId: this.callId });
-    }
     logger.info('call data capture started', {
       callId: this.callId,
       writer: this.writer,

@@ -61,8 +61,8 @@ for (const [name, location] of Object.entries(LOCATIONS)) {
     async function stored(callId: string) {
       const backend = await pipeline.primary();
       const record = await backend?.read(callId);
-      expect(record, `stored record of ${callId}`).toBeDefined();
-      return record!;
+      if (!record) throw new Error(`no stored record of ${callId}`);
+      return record;
     }
 
     it('1. a re-dispatched job adds to the transcript: nothing said before the kill is lost', async () => {
@@ -154,6 +154,7 @@ for (const [name, location] of Object.entries(LOCATIONS)) {
       const ids = [`RM_x${tail}`, `RM_y${tail}`];
       for (const callId of ids) await pipeline.persist([worker(callId, `AJ_${callId}`, 1, { answeredAtMs: START + 1 }, 'started')]);
       const [a, b] = await Promise.all(ids.map((id) => stored(id)));
+      if (!a || !b) throw new Error('both calls must be stored');
       expect(a.folder).not.toBe(b.folder);
       expect(a.documents.metadata?.call_id).toBe(ids[0]);
       expect(b.documents.metadata?.call_id).toBe(ids[1]);

@@ -1,11 +1,13 @@
 /**
  * The real synthesized stack, bootstrapped and deployed to LocalStack with `npm run cdklocal`,
- * driven end to end: snapshots sent to the deployed queue reach the backends through
- * LocalStack's own event source mapping and the deployed bundle (run by the calldata-local
- * Lambda executor, scripts/localstack-lambda), poison messages reach the deployed dead-letter
- * queue, duplicates collapse, secrets come from Secrets Manager at runtime, the webhook
- * function URL verifies LiveKit signatures, and the recording path starts and discards egress
- * against the egress stand-in.
+ * driven end to end: v2 fact messages (and a v1 snapshot still queued from before the upgrade)
+ * sent to the deployed fact queue reach the backends through LocalStack's own event source
+ * mapping and the deployed bundle (run by the calldata-local Lambda executor,
+ * scripts/localstack-lambda); poison messages reach the deployed dead-letter queue; duplicates
+ * collapse; secrets come from Secrets Manager at runtime; the webhook function URL verifies
+ * LiveKit signatures and sends what LiveKit says as facts; the persist function sends recording
+ * commands to the recording function, which starts and discards egress against the egress
+ * stand-in; and the deployed sweeper runs.
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
@@ -19,15 +21,20 @@ import { CreateSecretCommand, DeleteSecretCommand, SecretsManagerClient } from '
 import { ReceiveMessageCommand, SendMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import { AccessToken } from 'livekit-server-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type S3Settings } from '../../functions/config/config.ts';
-import { encodeSnapshot, nextSequence, type Snapshot } from '../../functions/contract/snapshot.ts';
+import type { S3Settings } from '../../functions/config/config.ts';
+import { encodeMessage, type FactMessage } from '../../functions/contract/facts.ts';
+import type { CallState } from '../../functions/contract/record.ts';
+import { WORKER_LOST } from '../../functions/contract/vocabulary.ts';
+import { recordModel } from '../../functions/domain/model.ts';
+import { DISCARD_PREFIX } from '../../functions/domain/recording-plan.ts';
+import { chooseFolder, recordingKey } from '../../functions/domain/render.ts';
 import type { StorageBackend } from '../../functions/storage/backend.ts';
 import { backendFor, closeAllBackends } from '../../functions/storage/select.ts';
-import { SqsSnapshotSink } from '../../functions/transport/sqs-sink.ts';
+import { SqsFactSink } from '../../functions/transport/sqs-sink.ts';
 import { EgressStandIn } from '../support/egress-standin.ts';
 import { sqsFor, useLocalstackEnv } from '../support/localstack.ts';
 import { LOCALSTACK_CREDENTIALS, requireServer, SERVERS } from '../support/servers.ts';
-import { buildSnapshot } from '../support/snapshots.ts';
+import { buildMessage, buildSnapshot } from '../support/snapshots.ts';
 
 const run = promisify(execFile);
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -44,6 +51,7 @@ interface Outputs {
   BucketName: string;
   WebhookUrl: string;
   PersistFunctionName: string;
+  SweeperFunctionName: string;
 }
 
 let endpoint: string;
@@ -56,8 +64,8 @@ let s3Settings: S3Settings;
 let metadata: StorageBackend;
 let transcripts: StorageBackend;
 let egress: EgressStandIn;
-/** What the worker uses: snapshots to the snapshot queue, and to the recording queue when recording. */
-let worker: SqsSnapshotSink;
+/** What the worker uses: fact messages to the fact queue (nothing else: recording commands are the persist function's). */
+let worker: SqsFactSink;
 const webhookResponses: { status: number; body: string }[] = [];
 const suffix = randomUUID().slice(0, 6);
 const secretNames = { livekit: `${STACK}/livekit-${suffix}`, transcripts: `${STACK}/transcripts-${suffix}`, egress: `${STACK}/egress-${suffix}` };
@@ -217,17 +225,12 @@ beforeAll(async () => {
   outputs = (JSON.parse(readFileSync(outputsFile, 'utf8')) as Record<string, Outputs>)[STACK] as Outputs;
 
   s3Settings = { bucket: outputs.BucketName, endpoint, region: 'us-east-1', forcePathStyle: true, ...LOCALSTACK_CREDENTIALS };
-  metadata = await backendFor('s3', { s3: s3Settings });
-  transcripts = await backendFor(SERVERS.postgres.url, { s3: s3Settings });
+  // Read as the deployed persist function writes: metadata in the bucket, transcripts in PostgreSQL.
+  const model = recordModel(TIMEZONE);
+  metadata = await backendFor('s3', { s3: s3Settings, documents: ['metadata'], model, modelKey: TIMEZONE });
+  transcripts = await backendFor(SERVERS.postgres.url, { s3: s3Settings, documents: ['transcription'], model, modelKey: TIMEZONE });
   useLocalstackEnv(endpoint);
-  worker = new SqsSnapshotSink(
-    loadConfig({
-      CALL_RECORDING: 'true',
-      CALLDATA_QUEUE_URL: outputs.SnapshotQueueUrl,
-      CALLDATA_RECORDING_QUEUE_URL: outputs.RecordingQueueUrl,
-      AWS_S3_BUCKET: outputs.BucketName,
-    }),
-  );
+  worker = new SqsFactSink({ queueUrl: outputs.SnapshotQueueUrl, s3: s3Settings, offloadThresholdBytes: 256 * 1024 });
 }, 420_000);
 
 afterAll(async () => {
@@ -250,79 +253,133 @@ afterAll(async () => {
   secrets?.destroy();
 }, 240_000);
 
+function newCallId(): string {
+  return `RM_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+}
+
+/** A worker's message of a call happening now (so no sweep ever finds it quiet). */
+function message(options: Parameters<typeof buildMessage>[0] & { callId: string }): FactMessage {
+  const now = Date.now();
+  return buildMessage({ startedAtMs: now - 60_000, sentAtMs: now, ...options });
+}
+
+async function metadataOf(callId: string): Promise<Record<string, unknown> | undefined> {
+  return (await metadata.read(callId))?.documents.metadata as Record<string, unknown> | undefined;
+}
+
+async function transcriptOf(callId: string) {
+  return (await transcripts.read(callId))?.documents.transcription;
+}
+
+/** The recording key the persist function chooses: in the call's folder, named as the spec says. */
+function keyFor(message: FactMessage): string {
+  const state: CallState = { callId: message.callId, roomName: message.facts.roomName, startedAtMs: message.facts.startedAtMs, writers: {}, lastFactAtMs: 0 };
+  const folder = chooseFolder(state, TIMEZONE);
+  if (!folder) throw new Error('the message names no room or start');
+  return recordingKey(folder);
+}
+
+async function objectExists(key: string): Promise<boolean> {
+  return s3
+    .send(new HeadObjectCommand({ Bucket: outputs.BucketName, Key: key }))
+    .then(() => true)
+    .catch((e: { name?: string }) => (e.name === 'NotFound' ? false : Promise.reject(e)));
+}
+
+/** Invokes a deployed function synchronously through LocalStack's Lambda API. */
+async function invoke(functionName: string, event: unknown): Promise<{ functionError?: string; payload: Record<string, unknown> }> {
+  const response = await fetch(`${endpoint}/2015-03-31/functions/${functionName}/invocations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event) });
+  return { functionError: response.headers.get('x-amz-function-error') ?? undefined, payload: JSON.parse(await response.text()) as Record<string, unknown> };
+}
+
 describe('the deployed stack on LocalStack', () => {
-  it('persists a call sent to the deployed queue: metadata in S3, the transcript in PostgreSQL through a Secrets Manager URL', async () => {
+  it('persists a call sent as v2 fact messages to the deployed queue: metadata in S3, the transcript in PostgreSQL through a Secrets Manager URL', async () => {
     // Prepare
-    const callId = `RM_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+    const callId = newCallId();
     const room = `deployed-${callId}`;
-    const started = buildSnapshot({ callId, roomName: room, kind: 'started', seq: nextSequence(undefined), turns: 0 });
-    const ended = buildSnapshot({ callId, roomName: room, kind: 'ended', seq: started.seq + 10, turns: 3 });
+    const started = message({ callId, roomName: room, kind: 'started', seq: 1, turns: 0 });
+    const ended = message({ callId, roomName: room, kind: 'ended', seq: 2, turns: 3, startedAtMs: started.facts.startedAtMs });
 
     // Act
-    await send(outputs.SnapshotQueueUrl, encodeSnapshot(started));
-    await send(outputs.SnapshotQueueUrl, encodeSnapshot(ended));
+    await send(outputs.SnapshotQueueUrl, encodeMessage(started));
+    await send(outputs.SnapshotQueueUrl, encodeMessage(ended));
 
     // Assess
     const storedMetadata = await eventually('final metadata in S3', async () => {
-      const stored = await metadata.read('metadata', callId);
-      return stored?.seq === ended.seq ? stored : undefined;
+      const doc = await metadataOf(callId);
+      return doc?.status === 'completed' ? doc : undefined;
     });
-    expect(storedMetadata.document).toMatchObject({ call_id: callId, room_name: room, status: 'completed', answered: true, timezone: TIMEZONE });
-    expect(String((storedMetadata.document as { end_time: string }).end_time)).toMatch(/\+05:30$/);
+    expect(storedMetadata).toMatchObject({ call_id: callId, room_name: room, status: 'completed', answered: true, timezone: TIMEZONE, end_reason: 'caller hung up' });
+    expect(String(storedMetadata.end_time)).toMatch(/\+05:30$/);
     const storedTranscript = await eventually('the transcript in PostgreSQL', async () => {
-      const stored = await transcripts.read('transcription', callId);
-      return stored?.seq === ended.seq ? stored : undefined;
+      const doc = await transcriptOf(callId);
+      return doc?.conversation.length === 6 ? doc : undefined;
     });
-    expect((storedTranscript.document as { conversation: unknown[] }).conversation).toHaveLength(6);
-    expect(await roomKeys(room)).toEqual([expect.stringMatching(new RegExp(`^${room}/[^/]+/call_metadata_`))]);
+    expect(storedTranscript.conversation.map((i) => i.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user', 'assistant']);
+    expect(await roomKeys(room)).toEqual([expect.stringMatching(new RegExp(`^${room}/[^/]+_${callId}/call_metadata_`))]);
   });
 
-  it('collapses duplicated and reordered deliveries into one record holding the newest snapshot', async () => {
+  it('collapses duplicated and reordered deliveries into one record: the merge of all facts', async () => {
     // Prepare
-    const callId = `RM_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+    const callId = newCallId();
     const room = `dup-${callId}`;
-    const seq = nextSequence(undefined);
-    const progress = buildSnapshot({ callId, roomName: room, kind: 'progress', seq, turns: 1 });
-    const ended = buildSnapshot({ callId, roomName: room, kind: 'ended', seq: seq + 5, turns: 2 });
+    const progress = message({ callId, roomName: room, kind: 'progress', seq: 3, turns: 1 });
+    const ended = message({ callId, roomName: room, kind: 'ended', seq: 8, turns: 2, startedAtMs: progress.facts.startedAtMs });
 
     // Act
-    for (const body of [ended, ended, progress, ended, progress].map((s) => encodeSnapshot(s))) await send(outputs.SnapshotQueueUrl, body);
+    for (const body of [ended, ended, progress, ended, progress].map((m) => encodeMessage(m))) await send(outputs.SnapshotQueueUrl, body);
 
     // Assess
-    await eventually('the final snapshot stored', async () => ((await metadata.read('metadata', callId))?.seq === ended.seq ? true : undefined));
-    await eventually('the transcript stored', async () => ((await transcripts.read('transcription', callId))?.seq === ended.seq ? true : undefined));
-    // Give the later (older) deliveries time to be processed, then check nothing regressed.
+    await eventually('the final record stored', async () => ((await metadataOf(callId))?.status === 'completed' ? true : undefined));
+    await eventually('the transcript stored', async () => ((await transcriptOf(callId))?.conversation.length === 4 ? true : undefined));
+    // Give the later deliveries time to be processed, then check nothing regressed.
     await new Promise((r) => setTimeout(r, 3_000));
-    expect((await metadata.read('metadata', callId))?.seq).toBe(ended.seq);
-    expect((await transcripts.read('transcription', callId))?.document).toMatchObject({ sequence: ended.seq });
+    expect(await metadataOf(callId)).toMatchObject({ status: 'completed' });
+    expect((await transcriptOf(callId))?.conversation).toHaveLength(4);
+    expect((await metadata.read(callId))?.state.writers).toEqual({ 'job:AJ_test': 8 });
     expect(await roomKeys(room)).toHaveLength(1);
+  });
+
+  it('upgrades a v1 snapshot still in the deployed queue and stores it', async () => {
+    // Prepare: what a worker of the previous version queued just before the upgrade
+    const callId = newCallId();
+    const snapshot = buildSnapshot({ callId, roomName: `legacy-${callId}`, kind: 'ended', turns: 2 });
+
+    // Act
+    await send(outputs.SnapshotQueueUrl, JSON.stringify(snapshot));
+
+    // Assess
+    const stored = await eventually('the upgraded snapshot stored', async () => metadataOf(callId));
+    expect(stored).toMatchObject({ call_id: callId, room_name: `legacy-${callId}`, answered: true, status: 'completed' });
+    await eventually('its transcript stored', async () => ((await transcriptOf(callId))?.conversation.length === 4 ? true : undefined));
+    expect((await metadata.read(callId))?.state.writers).toEqual({ 'v1-worker': snapshot.seq });
   });
 
   it('parks a malformed message in the deployed dead-letter queue at once, without failing its batch neighbours', async () => {
     // Prepare
-    const marker = `not a snapshot ${randomUUID()}`;
-    const neighbour = buildSnapshot({ kind: 'ended', roomName: `neighbour-${randomUUID().slice(0, 8)}` });
+    const marker = `not a fact message ${randomUUID()}`;
+    const neighbour = message({ callId: newCallId(), kind: 'ended', roomName: `neighbour-${randomUUID().slice(0, 8)}` });
 
     // Act
     const sentAt = Date.now();
     await send(outputs.SnapshotQueueUrl, marker);
-    await send(outputs.SnapshotQueueUrl, encodeSnapshot(neighbour));
+    await send(outputs.SnapshotQueueUrl, encodeMessage(neighbour));
 
     // Assess
     const parked = await findDeadLetter((m) => m.Body === marker);
     expect(parked.MessageAttributes?.reason?.StringValue).toMatch(/not JSON/);
     // Parked by the function itself, well before the redrive policy could have moved it.
     expect(Date.now() - sentAt).toBeLessThan(MAX_RECEIVES * VISIBILITY_SECONDS * 1000);
-    await eventually('the neighbour persisted', async () => ((await metadata.read('metadata', neighbour.callId)) ? true : undefined));
+    await eventually('the neighbour persisted', async () => ((await metadataOf(neighbour.callId)) ? true : undefined));
   });
 
   it('moves a message that keeps failing to the deployed dead-letter queue after the configured receives', async () => {
-    // Prepare: a snapshot whose conversation is "offloaded" to a bucket that does not exist,
+    // Prepare: a message whose conversation is "offloaded" to a bucket that does not exist,
     // a transient-looking error the function returns to the queue every time.
-    const base = buildSnapshot({ kind: 'ended', roomName: `redrive-${randomUUID().slice(0, 8)}` });
-    const { conversation: _c, ...rest } = base;
-    const failing: Snapshot = { ...rest, conversationRef: { bucket: 'calldata-no-such-bucket', key: 'x.json', bytes: 2, sha256: '0'.repeat(64), items: 0 } };
-    const body = encodeSnapshot(failing);
+    const base = message({ callId: newCallId(), kind: 'ended', roomName: `redrive-${randomUUID().slice(0, 8)}` });
+    const { conversation: _c, ...facts } = base.facts;
+    const failing: FactMessage = { ...base, facts, conversationRef: { bucket: 'calldata-no-such-bucket', key: 'x.json', bytes: 2, sha256: '0'.repeat(64), items: 0 } };
+    const body = encodeMessage(failing);
 
     // Act
     const sentAt = Date.now();
@@ -332,7 +389,7 @@ describe('the deployed stack on LocalStack', () => {
     const redriven = await findDeadLetter((m) => m.Body === body, (MAX_RECEIVES + 3) * VISIBILITY_SECONDS * 1000 + 30_000);
     expect(redriven.MessageAttributes?.reason).toBeUndefined(); // moved by SQS, not parked by the function
     expect(Date.now() - sentAt).toBeGreaterThanOrEqual((MAX_RECEIVES - 1) * VISIBILITY_SECONDS * 1000);
-    expect(await metadata.read('metadata', failing.callId)).toBeUndefined();
+    expect(await metadata.read(failing.callId)).toBeUndefined();
   });
 
   it('rejects webhooks without a valid LiveKit signature at the deployed function URL', async () => {
@@ -349,40 +406,43 @@ describe('the deployed stack on LocalStack', () => {
     expect(badlySigned.status).toBe(401);
   });
 
-  it('finalizes a call whose worker died when the signed room_finished webhook arrives', async () => {
-    // Prepare: the worker got as far as a progress snapshot, then died.
-    const callId = `RM_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  it('closes a call whose worker died when the signed room_finished webhook arrives, keeping its transcript', async () => {
+    // Prepare: the worker got as far as a progress message, then died.
+    const callId = newCallId();
     const room = `died-${callId}`;
-    const progress = buildSnapshot({ callId, roomName: room, kind: 'progress', turns: 2 });
-    await send(outputs.SnapshotQueueUrl, encodeSnapshot(progress));
-    await eventually('the open record stored', async () => ((await metadata.read('metadata', callId)) ? true : undefined));
+    const progress = message({ callId, roomName: room, kind: 'progress', seq: 2, turns: 2 });
+    await send(outputs.SnapshotQueueUrl, encodeMessage(progress));
+    await eventually('the open record stored', async () => ((await metadataOf(callId))?.status === 'in_progress' ? true : undefined));
     const webhook = await signedWebhook({ event: 'room_finished', id: `EV_${callId}`, createdAt: String(Math.ceil(Date.now() / 1000) + 1), room: { sid: callId, name: room } });
 
     // Act
     const response = await postToFunctionUrl(webhook.body, { authorization: webhook.authorization });
 
-    // Assess
+    // Assess: the webhook's facts travel through the fact queue like every other party's
     expect(response.status, response.body).toBe(200);
-    expect(JSON.parse(response.body)).toMatchObject({ event: 'room_finished', result: 'finalized' });
-    const stored = await metadata.read('metadata', callId);
-    expect(stored?.document).toMatchObject({ call_id: callId, answered: true, status: 'completed' });
-    expect((stored?.document as { end_time: unknown }).end_time).not.toBeNull();
-    expect((await transcripts.read('transcription', callId))?.document).toMatchObject({ conversation: expect.any(Array) });
+    expect(JSON.parse(response.body)).toMatchObject({ event: 'room_finished', result: 'recorded', callId });
+    const stored = await eventually('the call closed', async () => {
+      const doc = await metadataOf(callId);
+      return doc?.status !== 'in_progress' ? doc : undefined;
+    });
+    expect(stored).toMatchObject({ call_id: callId, answered: true, status: 'completed', end_reason: WORKER_LOST.webhook });
+    expect(stored.end_time).not.toBeNull();
+    expect((await transcriptOf(callId))?.conversation).toHaveLength(4);
   });
 
-  it('records an answered call: the deployed recording function starts a speaker-layout OGG egress and the result lands in the metadata', async () => {
+  it('records an answered call: the persist function asks the deployed recording function for a speaker-layout OGG egress and the result lands in the metadata', async () => {
     // Prepare
-    const callId = `RM_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+    const callId = newCallId();
     const room = `rec-${callId}`;
-    const key = `${room}/20261124T004838.120_${callId.slice(-8)}/call_${room}_20261124T004838.120_${callId.slice(-8)}.ogg`;
-    const recording = { key, bucket: outputs.BucketName };
-    const seq = nextSequence(undefined);
-    const started: Snapshot = { ...buildSnapshot({ callId, roomName: room, kind: 'started', seq, turns: 0 }), recording };
-    const ended: Snapshot = { ...buildSnapshot({ callId, roomName: room, kind: 'ended', seq: seq + 10, turns: 2 }), recording };
+    egress.roomIds.set(room, callId);
+    const started = message({ callId, roomName: room, kind: 'started', seq: 1, turns: 0, recordingBucket: outputs.BucketName });
+    const ended = message({ callId, roomName: room, kind: 'ended', seq: 2, turns: 2, recordingBucket: outputs.BucketName, startedAtMs: started.facts.startedAtMs });
+    const key = keyFor(started);
 
     // Act
     await worker.send(started);
-    await eventually('the egress started', async () => (egress.requests.some((r) => r.method === 'StartRoomCompositeEgress' && r.body.roomName === room) ? true : undefined));
+    await eventually('the egress started', async () => (egress.requests.some((r) => r.method === 'StartRoomCompositeEgress' && r.body.roomName === room) ? true : undefined), 60_000);
+    await eventually('the egress reported in the record', async () => ((await metadataOf(callId))?.recording_status ? true : undefined), 60_000);
     await worker.send(ended);
 
     // Assess
@@ -393,7 +453,7 @@ describe('the deployed stack on LocalStack', () => {
     const stored = await eventually(
       'the recording outcome merged into the metadata',
       async () => {
-        const doc = (await metadata.read('metadata', callId))?.document as Record<string, unknown> | undefined;
+        const doc = await metadataOf(callId);
         return doc?.recording_status === 'complete' ? doc : undefined;
       },
       60_000,
@@ -407,40 +467,48 @@ describe('the deployed stack on LocalStack', () => {
     expect(await roomKeys(room)).toEqual(expect.arrayContaining([key, expect.stringMatching(/call_metadata_/)]));
   });
 
-  it('discards an unanswered call\'s recording: the egress is stopped and the uploaded object deleted', async () => {
-    // Prepare
-    const callId = `RM_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  it('discards an unanswered call\'s recording: the egress is stopped and the uploaded file moved out of the call\'s folder', async () => {
+    // Prepare: as the worker sends it, not answered yet, no conversation
+    const callId = newCallId();
     const room = `unans-${callId}`;
-    const key = `${room}/20261124T004838.120_${callId.slice(-8)}/call_${room}_20261124T004838.120_${callId.slice(-8)}.ogg`;
-    const recording = { key, bucket: outputs.BucketName };
-    const seq = nextSequence(undefined);
-    // As the worker sends it: not answered yet, no conversation.
-    const base = buildSnapshot({ callId, roomName: room, kind: 'started', seq, turns: 0 });
-    const started: Snapshot = { ...base, call: { ...base.call, answered: false, answeredAtMs: undefined }, conversation: undefined, recording };
-    const unanswered: Snapshot = { ...buildSnapshot({ callId, roomName: room, kind: 'unanswered', seq: seq + 10 }), recording };
+    egress.roomIds.set(room, callId);
+    const started = message({ callId, roomName: room, kind: 'started', seq: 1, turns: 0, recordingBucket: outputs.BucketName, facts: { answeredAtMs: undefined, conversation: undefined } });
+    const unanswered = message({ callId, roomName: room, kind: 'unanswered', seq: 2, recordingBucket: outputs.BucketName, startedAtMs: started.facts.startedAtMs });
+    const key = keyFor(started);
 
     // Act
     await worker.send(started);
-    await eventually('the egress started', async () => (egress.requests.some((r) => r.method === 'StartRoomCompositeEgress' && r.body.roomName === room) ? true : undefined));
+    await eventually('the egress started', async () => (egress.requests.some((r) => r.method === 'StartRoomCompositeEgress' && r.body.roomName === room) ? true : undefined), 60_000);
+    await eventually('the egress reported in the record', async () => ((await metadataOf(callId))?.recording_status ? true : undefined), 60_000);
     await worker.send(unanswered);
 
     // Assess
-    await eventually('the egress stopped and its upload done', async () => (egress.uploads.some((u) => u.key === key) ? true : undefined));
-    await eventually(
-      'the uploaded recording deleted',
-      async () => {
-        const exists = await s3
-          .send(new HeadObjectCommand({ Bucket: outputs.BucketName, Key: key }))
-          .then(() => true)
-          .catch((e: { name?: string }) => (e.name === 'NotFound' ? false : Promise.reject(e)));
-        return exists ? undefined : true;
-      },
-      60_000,
-    );
-    const stored = await eventually('the unanswered metadata', async () => (await metadata.read('metadata', callId))?.document as Record<string, unknown> | undefined);
+    await eventually('the egress stopped and its upload done', async () => (egress.uploads.some((u) => u.key === key) ? true : undefined), 60_000);
+    await eventually('the recording moved to the discard prefix', async () => ((await objectExists(`${DISCARD_PREFIX}/${key}`)) && !(await objectExists(key)) ? true : undefined), 60_000);
+    const stored = await eventually('the unanswered metadata', async () => {
+      const doc = await metadataOf(callId);
+      return doc?.recording_status === 'discarded' ? doc : undefined;
+    });
     expect(stored).toMatchObject({ call_id: callId, answered: false, status: 'no_answer' });
     expect(stored).not.toHaveProperty('recording_filename');
     expect(await roomKeys(room)).not.toContain(key);
-    expect(await transcripts.read('transcription', callId)).toBeUndefined();
+    expect(await transcriptOf(callId)).toBeUndefined();
+  });
+
+  it('runs the deployed sweeper: it reads the open calls of the primary location and closes none that is not quiet', async () => {
+    // Prepare: an open call that is still talking
+    const callId = newCallId();
+    const progress = message({ callId, roomName: `sweep-${callId}`, kind: 'progress', seq: 2, turns: 1 });
+    await send(outputs.SnapshotQueueUrl, encodeMessage(progress));
+    await eventually('the open record stored', async () => ((await metadataOf(callId))?.status === 'in_progress' ? true : undefined));
+
+    // Act
+    const result = await invoke(outputs.SweeperFunctionName, { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} });
+
+    // Assess
+    expect(result.functionError, JSON.stringify(result.payload)).toBeUndefined();
+    expect(result.payload).toMatchObject({ open: 0, closed: [], failed: [], purged: 0 });
+    expect(result.payload).not.toHaveProperty('purgeError');
+    expect(await metadataOf(callId)).toMatchObject({ status: 'in_progress' });
   });
 });

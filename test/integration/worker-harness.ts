@@ -3,6 +3,7 @@
  * worker/main.ts dev`), a simulated SIP caller on @livekit/rtc-node, and the AWS side as Lambda
  * would run it (LocalStack queues drained into the persist and recording handlers).
  */
+import { lambdaContext } from '../support/lambda-context.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { openSync, readFileSync } from 'node:fs';
@@ -219,23 +220,7 @@ export class LiveKitRooms {
 
 type Handler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
 
-/** The Lambda context a handler gets (the fields the project's middleware reads). */
-export function lambdaContext(name = 'calldata-e2e'): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: name,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${name}`,
-    memoryLimitInMB: '512',
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${name}`,
-    logStreamName: 'e2e',
-    getRemainingTimeInMillis: () => 60_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
+export { lambdaContext };
 
 /** A message on the fact queue, as far as the tests look at it. */
 export interface QueuedMessage {

@@ -25,8 +25,16 @@ describe('configuration', () => {
       transcriptionLocation: 'Transcriptions',
       s3: { region: 'us-east-1', forcePathStyle: false },
       answerTimeoutMs: 30_000,
+      sweepAfterMs: 10 * 60_000,
     });
     expect(config.queueUrl).toBeUndefined();
+  });
+
+  it('reads the sweeper\'s quiet time in milliseconds, between 1 second and 7 days', () => {
+    expect(loadConfig({ CALLDATA_SWEEP_AFTER_MS: '1000' }).sweepAfterMs).toBe(1_000);
+    expect(loadConfig({ CALLDATA_SWEEP_AFTER_MS: String(7 * 24 * 3_600_000) }).sweepAfterMs).toBe(7 * 24 * 3_600_000);
+    expect(problemsOf({ CALLDATA_SWEEP_AFTER_MS: '999' })).toEqual(['CALLDATA_SWEEP_AFTER_MS']);
+    expect(problemsOf({ CALLDATA_SWEEP_AFTER_MS: '10m' })).toEqual(['CALLDATA_SWEEP_AFTER_MS']);
   });
 
   it.each([

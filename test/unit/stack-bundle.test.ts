@@ -23,7 +23,7 @@ beforeAll(() => {
 }, 120_000);
 
 describe('function bundles', { timeout: 60_000 }, () => {
-  for (const fn of ['PersistFunction', 'RecordingFunction', 'WebhookFunction']) {
+  for (const fn of ['PersistFunction', 'RecordingFunction', 'WebhookFunction', 'SweeperFunction']) {
     it(`${fn} is one ESM file with the require banner and a linked source map, built without Docker`, () => {
       // Prepare
       const dir = assetDir(fn);

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../functions/config/config.ts';
+import { DISCARD_HOLD_MS, DISCARD_PREFIX as FUNCTIONS_DISCARD_PREFIX } from '../../functions/domain/recording-plan.ts';
 import { PAYLOAD_PREFIX as FUNCTIONS_PAYLOAD_PREFIX } from '../../functions/transport/payload.ts';
-import { hasPassword, PAYLOAD_PREFIX, readSettings, SETTING_ENV, SettingsError } from '../../infra/settings.ts';
+import { readFileSync } from 'node:fs';
+import { DISCARD_HOLD_DAYS, DISCARD_PREFIX, hasPassword, OPEN_MARKER_PREFIX, PAYLOAD_PREFIX, readSettings, recordsInBucket, SETTING_ENV, SettingsError } from '../../infra/settings.ts';
 
 function read(context: Record<string, unknown>, env: Record<string, string> = {}) {
   return readSettings({ context: (key) => context[key], env });
@@ -138,6 +141,46 @@ describe('deploy settings', () => {
   it('use the same claim-check prefix as the functions, so the lifecycle rule expires real payloads', () => {
     // Prepare / Act / Assess
     expect(PAYLOAD_PREFIX).toBe(FUNCTIONS_PAYLOAD_PREFIX);
+  });
+
+  it('use the same discard prefix and hold as the functions, so the lifecycle rule expires exactly what the purge would', () => {
+    // Prepare / Act / Assess
+    expect(DISCARD_PREFIX).toBe(FUNCTIONS_DISCARD_PREFIX);
+    expect(DISCARD_HOLD_DAYS * 24 * 60 * 60 * 1000).toBe(DISCARD_HOLD_MS);
+  });
+
+  it('grant deletes of the same open-call marker prefix the S3 backend writes', () => {
+    // Prepare
+    const source = readFileSync(new URL('../../functions/storage/s3.ts', import.meta.url), 'utf8');
+
+    // Act / Assess
+    expect(source).toContain(`'${OPEN_MARKER_PREFIX}/'`);
+  });
+
+  it('know when call records live in the recordings bucket', () => {
+    // Prepare
+    const base = { saveMetadata: true, saveTranscription: true, callRecording: false, metadataLocation: 's3', transcriptionLocation: 's3' };
+
+    // Act / Assess
+    expect(recordsInBucket(base)).toBe(true);
+    expect(recordsInBucket({ ...base, metadataLocation: 'postgres://db/x', transcriptionLocation: 'Transcriptions' })).toBe(false);
+    expect(recordsInBucket({ ...base, metadataLocationSecret: 'calldata/db', saveTranscription: false })).toBe(false);
+    expect(recordsInBucket({ ...base, saveMetadata: false, saveTranscription: false, callRecording: true })).toBe(true);
+    expect(recordsInBucket({ ...base, saveMetadata: false, saveTranscription: false })).toBe(false);
+  });
+
+  it('pass the sweeper\'s quiet time through only when set, within the bounds the functions accept', () => {
+    // Prepare / Act
+    const unset = read({});
+    const set = read({ sweepAfterMs: '900000', sweeperTimeoutSeconds: '60' });
+    const tooSmall = problemsOf({ sweepAfterMs: '10' });
+
+    // Assess
+    expect(unset.sweepAfterMs).toBeUndefined();
+    expect(unset.sweeperTimeoutSeconds).toBe(120);
+    expect(set).toMatchObject({ sweepAfterMs: 900_000, sweeperTimeoutSeconds: 60 });
+    expect(loadConfig({ CALLDATA_SWEEP_AFTER_MS: String(set.sweepAfterMs) }).sweepAfterMs).toBe(900_000);
+    expect(tooSmall.join()).toContain('sweepAfterMs (context) / CALLDATA_SWEEP_AFTER_MS (environment)');
   });
 
   it('take extra worker variables and secrets as JSON, refusing secret-looking names in the plain environment', () => {

@@ -1,13 +1,16 @@
 /**
  * Pins every security-relevant property of the synthesized template: encryption, TLS-only
  * policies, public access, least-privilege IAM, secrets never in plaintext, dead letters and
- * their alarms, function runtime and logging, and the worker's task definition.
+ * their alarms, function runtime and logging, the fact flow (everyone sends facts to one queue,
+ * persist sends recording commands), the scheduled sweeper, and the worker's task definition.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Match } from 'aws-cdk-lib/assertions';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../functions/config/config.ts';
+import { DISCARD_PREFIX } from '../../functions/domain/recording-plan.ts';
+import { OPEN_MARKER_PREFIX } from '../../infra/settings.ts';
 import { AWS_BASE, logicalId, resourcesOf, synth, type Synthesized } from './stack-fixture.ts';
 
 const LIVEKIT_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:calldata/livekit-AbCdEf';
@@ -77,6 +80,21 @@ describe('recordings bucket', () => {
           expect.objectContaining({ Effect: 'Deny', Action: 's3:*', Principal: { AWS: '*' }, Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
         ]),
       });
+    }
+  });
+
+  it('expires discarded recordings after their 15-day hold, whatever else is configured', () => {
+    // Prepare
+    const rulesOf = (s: Synthesized) =>
+      (s.template.toJSON().Resources[logicalId(s.template, 'AWS::S3::Bucket', 'Recordings')] as { Properties: { LifecycleConfiguration: { Rules: { Id: string }[] } } })
+        .Properties.LifecycleConfiguration.Rules;
+
+    // Act
+    const rules = [aws, local, inVpc].map(rulesOf);
+
+    // Assess
+    for (const set of rules) {
+      expect(set).toEqual(expect.arrayContaining([expect.objectContaining({ Id: 'ExpireDiscardedRecordings', Prefix: `${DISCARD_PREFIX}/`, ExpirationInDays: 15, Status: 'Enabled' })]));
     }
   });
 
@@ -185,7 +203,7 @@ describe('functions', { timeout: 60_000 }, () => {
     const functions = resourcesOf(template, 'AWS::Lambda::Function');
 
     // Assess
-    expect(functions.map(([id]) => id.replace(/Function[0-9A-F]{8}$/, '')).sort()).toEqual(['Persist', 'Recording', 'Webhook']);
+    expect(functions.map(([id]) => id.replace(/Function[0-9A-F]{8}$/, '')).sort()).toEqual(['Persist', 'Recording', 'Sweeper', 'Webhook']);
     for (const [id, fn] of functions) {
       const name = id.replace(/Function[0-9A-F]{8}$/, '');
       expect(fn.Properties).toMatchObject({
@@ -237,6 +255,47 @@ describe('functions', { timeout: 60_000 }, () => {
     });
   });
 
+  it('send the recording commands from the persist function to the recording queue, and only when recording', () => {
+    // Prepare
+    const withoutRecording = synth({ ...AWS_BASE, deployWorker: false });
+
+    // Act
+    const env = functionEnv(aws, 'PersistFunction');
+    const envOff = functionEnv(withoutRecording, 'PersistFunction');
+
+    // Assess
+    expect(env).toMatchObject({
+      CALLDATA_QUEUE_URL: { Ref: logicalId(aws.template, 'AWS::SQS::Queue', 'SnapshotsQueue') },
+      CALLDATA_RECORDING_QUEUE_URL: { Ref: logicalId(aws.template, 'AWS::SQS::Queue', 'RecordingQueue') },
+    });
+    expect(envOff).not.toHaveProperty('CALLDATA_RECORDING_QUEUE_URL');
+    expect(envOff).toHaveProperty('CALLDATA_QUEUE_URL');
+  });
+
+  it('let the webhook and recording functions send their facts to the fact queue', () => {
+    // Prepare
+    const factQueue = logicalId(aws.template, 'AWS::SQS::Queue', 'SnapshotsQueue');
+
+    // Act / Assess
+    for (const name of ['Webhook', 'Recording']) {
+      expect(functionEnv(aws, `${name}Function`)).toMatchObject({ CALLDATA_QUEUE_URL: { Ref: factQueue } });
+      const send = statementsOfRole(aws, `${name}Role`).find((s) => actions([s]).includes('sqs:SendMessage'));
+      expect(send?.Resource).toEqual({ 'Fn::GetAtt': [factQueue, 'Arn'] });
+    }
+  });
+
+  it('give the functions that store or read records the whole location configuration (they agree on the primary), and no other', () => {
+    // Prepare / Act
+    const envs = ['Persist', 'Sweeper'].map((name) => functionEnv(aws, `${name}Function`));
+    const localEnvs = ['Persist', 'Sweeper'].map((name) => functionEnv(local, `${name}Function`));
+    const storeNothing = ['Recording', 'Webhook'].flatMap((name) => [functionEnv(aws, `${name}Function`), functionEnv(local, `${name}Function`)]);
+
+    // Assess
+    for (const env of envs) expect(env).toMatchObject({ SAVE_METADATA: 'true', SAVE_TRANSCRIPTION: 'true', CALL_RECORDING: 'true', METADATA_LOCATION: 's3', TRANSCRIPTION_LOCATION: 's3' });
+    for (const env of localEnvs) expect(env).toMatchObject({ METADATA_LOCATION_SECRET_ARN: `${DB_SECRET_ARN}:url::` });
+    for (const env of storeNothing) expect(Object.keys(env).filter((name) => /LOCATION/.test(name))).toEqual([]);
+  });
+
   it('never put a secret value in a function environment, only Secrets Manager references', () => {
     // Prepare
     const forbidden = ['LIVEKIT_API_KEY', 'LIVEKIT_API_SECRET', 'AWS_S3_ACCESS_KEY_ID', 'AWS_S3_SECRET_ACCESS_KEY', 'MINIO_SECRET_KEY'];
@@ -252,7 +311,6 @@ describe('functions', { timeout: 60_000 }, () => {
     expect(functionEnv(local, 'RecordingFunction')).toMatchObject({
       LIVEKIT_API_KEY_SECRET_ARN: `${LIVEKIT_SECRET_ARN}:apiKey::`,
       LIVEKIT_API_SECRET_SECRET_ARN: `${LIVEKIT_SECRET_ARN}:apiSecret::`,
-      METADATA_LOCATION_SECRET_ARN: `${DB_SECRET_ARN}:url::`,
       AWS_S3_ACCESS_KEY_ID_SECRET_ARN: 'calldata/egress:accessKeyId::',
       AWS_S3_SECRET_ACCESS_KEY_SECRET_ARN: 'calldata/egress:secretAccessKey::',
     });
@@ -297,16 +355,18 @@ describe('functions', { timeout: 60_000 }, () => {
     const s = synth({ ...AWS_BASE, deployWorker: false });
 
     // Assess
-    expect(resourcesOf(s.template, 'AWS::Lambda::Function').map(([id]) => id.replace(/Function[0-9A-F]{8}$/, '')).sort()).toEqual(['Persist', 'Webhook']);
+    expect(resourcesOf(s.template, 'AWS::Lambda::Function').map(([id]) => id.replace(/Function[0-9A-F]{8}$/, '')).sort()).toEqual(['Persist', 'Sweeper', 'Webhook']);
     expect(resourcesOf(s.template, 'AWS::SQS::Queue')).toHaveLength(4);
   });
 
-  it('run the storage-writing functions in the given VPC subnets when a VPC is configured', () => {
+  it('run the functions that reach the databases (persist, sweeper) in the given VPC subnets, and no other', () => {
     // Prepare / Act / Assess
-    for (const name of ['PersistFunction', 'WebhookFunction']) {
+    for (const name of ['PersistFunction', 'SweeperFunction']) {
       const fn = inVpc.template.toJSON().Resources[logicalId(inVpc.template, 'AWS::Lambda::Function', name)];
       expect(fn.Properties.VpcConfig).toMatchObject({ SubnetIds: ['subnet-0a1b2c3d4e5f60718', 'subnet-0f1e2d3c4b5a69788'], SecurityGroupIds: [{ 'Fn::GetAtt': [expect.stringMatching(/^PersistSecurityGroup/), 'GroupId'] }] });
     }
+    const webhook = inVpc.template.toJSON().Resources[logicalId(inVpc.template, 'AWS::Lambda::Function', 'WebhookFunction')];
+    expect(webhook.Properties.VpcConfig).toBeUndefined();
     inVpc.template.hasResourceProperties('AWS::EC2::SecurityGroup', { VpcId: 'vpc-0a1b2c3d4e5f60718', SecurityGroupIngress: Match.absent() });
   });
 });
@@ -336,7 +396,7 @@ describe('least-privilege IAM', () => {
     }
   });
 
-  it('lets the persist function read and write objects, list the bucket, park poison messages and consume its queue, nothing more', () => {
+  it('lets the persist function read and write objects, delete open-call markers, list the bucket, park poison messages, send recording commands and consume its queue, nothing more', () => {
     // Prepare / Act
     const statements = statementsOfRole(aws, 'PersistRole');
 
@@ -348,6 +408,7 @@ describe('least-privilege IAM', () => {
         's3:GetObject',
         's3:PutObject',
         's3:ListBucket',
+        's3:DeleteObject',
         'sqs:GetQueueAttributes',
         'sqs:GetQueueUrl',
         'sqs:SendMessage',
@@ -359,7 +420,13 @@ describe('least-privilege IAM', () => {
       ].sort(),
     );
     const send = statements.find((s) => actions([s]).includes('sqs:SendMessage'));
-    expect(send?.Resource).toEqual({ 'Fn::GetAtt': [logicalId(aws.template, 'AWS::SQS::Queue', 'SnapshotsDeadLetters'), 'Arn'] });
+    expect(send?.Resource).toEqual(
+      expect.arrayContaining([
+        { 'Fn::GetAtt': [logicalId(aws.template, 'AWS::SQS::Queue', 'SnapshotsDeadLetters'), 'Arn'] },
+        { 'Fn::GetAtt': [logicalId(aws.template, 'AWS::SQS::Queue', 'RecordingQueue'), 'Arn'] },
+      ]),
+    );
+    expect(send?.Resource).toHaveLength(2);
     const logs = statements.find((s) => s.Sid === 'WriteOwnLogs');
     expect(JSON.stringify(logs?.Resource)).toContain(logicalId(aws.template, 'AWS::Logs::LogGroup', 'PersistLogs'));
   });
@@ -374,23 +441,48 @@ describe('least-privilege IAM', () => {
     expect(JSON.stringify(persist)).not.toContain('livekit');
     const granted = JSON.stringify(recording);
     expect(granted).toContain('calldata/livekit-AbCdEf');
-    expect(granted).toContain('calldata/db-XyZ123');
+    expect(granted).not.toContain('calldata/db-XyZ123');
     expect(granted).toContain('secret:calldata/egress-??????');
+    const webhook = JSON.stringify(statementsOfRole(local, 'WebhookRole').filter((s) => actions([s]).includes('secretsmanager:GetSecretValue')));
+    expect(webhook).toContain('calldata/livekit-AbCdEf');
+    expect(webhook).not.toContain('calldata/db-XyZ123');
+    expect(webhook).not.toContain('calldata/egress');
   });
 
-  it('lets the recording and webhook functions delete objects (discarding unanswered recordings) but not the persist function', () => {
-    // Prepare / Act / Assess
+  it('lets the recording function delete objects (discarding unanswered recordings), the persist function only open-call markers, the webhook function touch no object', () => {
+    // Prepare
+    const inDatabase = synth({ ...AWS_BASE, deployWorker: false, metadataLocation: 'postgres://db.internal/calls', transcriptionLocation: 'postgres://db.internal/calls' });
+
+    // Act
+    const persistDeletes = statementsOfRole(aws, 'PersistRole').filter((s) => actions([s]).includes('s3:DeleteObject'));
+
+    // Assess
     expect(actions(statementsOfRole(aws, 'RecordingRole'))).toContain('s3:DeleteObject');
-    expect(actions(statementsOfRole(aws, 'WebhookRole'))).toContain('s3:DeleteObject');
-    expect(actions(statementsOfRole(aws, 'PersistRole'))).not.toContain('s3:DeleteObject');
+    expect(actions(statementsOfRole(aws, 'WebhookRole')).filter((a) => a.startsWith('s3:'))).toEqual([]);
+    expect(persistDeletes).toHaveLength(1);
+    expect(actions(persistDeletes)).toEqual(['s3:DeleteObject']);
+    expect(JSON.stringify(persistDeletes[0]?.Resource)).toContain(`/${OPEN_MARKER_PREFIX}/*`);
+    expect(actions(statementsOfRole(inDatabase, 'PersistRole'))).not.toContain('s3:DeleteObject');
   });
 
-  it('lets the worker task only send to the two queues and put claim-check payloads', () => {
+  it('lets the webhook function read the LiveKit secret and send to the fact queue, nothing more', () => {
+    // Prepare / Act
+    const statements = statementsOfRole(aws, 'WebhookRole');
+
+    // Assess
+    expect(actions(statements)).toEqual(
+      ['logs:CreateLogStream', 'logs:PutLogEvents', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'].sort(),
+    );
+  });
+
+  it('lets the worker task only send to the fact queue and put claim-check payloads (no recording queue)', () => {
     // Prepare / Act
     const statements = statementsOfRole(aws, 'WorkerTaskTaskRole');
 
     // Assess
     expect([...new Set(actions(statements))]).toEqual(['s3:PutObject', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage']);
+    const send = statements.find((s) => actions([s]).includes('sqs:SendMessage'));
+    expect(send?.Resource).toEqual({ 'Fn::GetAtt': [logicalId(aws.template, 'AWS::SQS::Queue', 'SnapshotsQueue'), 'Arn'] });
     const put = statements.find((s) => actions([s]).includes('s3:PutObject'));
     expect(JSON.stringify(put?.Resource)).toContain('/_calldata-payloads/*');
   });
@@ -443,9 +535,9 @@ describe('worker service', { timeout: 60_000 }, () => {
       TIMEZONE: 'Asia/Kolkata',
       LIVEKIT_URL: 'wss://calls.example.livekit.cloud',
       CALLDATA_QUEUE_URL: { Ref: logicalId(aws.template, 'AWS::SQS::Queue', 'SnapshotsQueue') },
-      CALLDATA_RECORDING_QUEUE_URL: { Ref: logicalId(aws.template, 'AWS::SQS::Queue', 'RecordingQueue') },
       AWS_S3_BUCKET: { Ref: logicalId(aws.template, 'AWS::S3::Bucket', 'Recordings') },
     });
+    expect(env).not.toHaveProperty('CALLDATA_RECORDING_QUEUE_URL');
     expect(env).not.toHaveProperty('LIVEKIT_API_KEY');
     expect(env).not.toHaveProperty('LIVEKIT_API_SECRET');
     const secret = logicalId(aws.template, 'AWS::SecretsManager::Secret', 'LiveKitCredentials');
@@ -475,7 +567,8 @@ describe('worker service', { timeout: 60_000 }, () => {
     const config = loadConfig({ ...env, LIVEKIT_API_KEY: 'from-secret', LIVEKIT_API_SECRET: 'from-secret' });
 
     // Assess
-    expect(config).toMatchObject({ callRecording: false, saveMetadata: true, saveTranscription: true, hangupCall: true, queueUrl: env.CALLDATA_QUEUE_URL, recordingQueueUrl: env.CALLDATA_RECORDING_QUEUE_URL });
+    expect(config).toMatchObject({ callRecording: false, saveMetadata: true, saveTranscription: true, hangupCall: true, queueUrl: env.CALLDATA_QUEUE_URL });
+    expect(config.recordingQueueUrl).toBeUndefined();
     expect(config.s3.bucket).toBe('calldata-recordings-1a2b3c');
     expect(env).toMatchObject({ LIVEKIT_AGENT_NAME: 'phone-agent', AGENT_INSTRUCTIONS: 'Be brief.', CALLDATA_PROGRESS_INTERVAL_MS: '3000' });
     const secrets = Object.fromEntries((container?.Secrets ?? []).map((e) => [e.Name, JSON.stringify(e.ValueFrom)]));
@@ -501,6 +594,116 @@ describe('worker service', { timeout: 60_000 }, () => {
   });
 });
 
+describe('sweeper', { timeout: 60_000 }, () => {
+  it('runs every 5 minutes on an EventBridge schedule, without retries (the next sweep does the same)', () => {
+    // Prepare
+    const { template } = aws;
+    const fn = logicalId(template, 'AWS::Lambda::Function', 'SweeperFunction');
+    const rule = logicalId(template, 'AWS::Events::Rule', 'SweepSchedule');
+
+    // Act / Assess
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [fn, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } })],
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [fn, 'Arn'] },
+      Principal: 'events.amazonaws.com',
+      SourceArn: { 'Fn::GetAtt': [rule, 'Arn'] },
+    });
+    expect(resourcesOf(template, 'AWS::Events::Rule')).toHaveLength(1);
+  });
+
+  it('is deployed without its schedule in the LocalStack profile (no EventBridge there) unless asked for', () => {
+    // Prepare
+    const scheduled = synth({ localstack: true, livekitUrl: 'http://127.0.0.1:7880', sweepSchedule: 'true' });
+
+    // Act / Assess
+    expect(resourcesOf(local.template, 'AWS::Lambda::Function').map(([id]) => id)).toEqual(expect.arrayContaining([expect.stringMatching(/^SweeperFunction/)]));
+    expect(resourcesOf(local.template, 'AWS::Events::Rule')).toHaveLength(0);
+    expect(resourcesOf(scheduled.template, 'AWS::Events::Rule')).toHaveLength(1);
+  });
+
+  it('sends its closing facts to the fact queue and asks LiveKit with the LiveKit secret', () => {
+    // Prepare
+    const secret = logicalId(aws.template, 'AWS::SecretsManager::Secret', 'LiveKitCredentials');
+    const tuned = synth({ ...AWS_BASE, deployWorker: false, sweepAfterMs: '900000' });
+
+    // Act
+    const env = functionEnv(aws, 'SweeperFunction');
+
+    // Assess
+    expect(env).toMatchObject({
+      CALLDATA_QUEUE_URL: { Ref: logicalId(aws.template, 'AWS::SQS::Queue', 'SnapshotsQueue') },
+      LIVEKIT_URL: 'wss://calls.example.livekit.cloud',
+      LIVEKIT_API_KEY_SECRET_ARN: { 'Fn::Join': ['', [{ Ref: secret }, ':apiKey::']] },
+      LIVEKIT_API_SECRET_SECRET_ARN: { 'Fn::Join': ['', [{ Ref: secret }, ':apiSecret::']] },
+      AWS_S3_BUCKET: { Ref: logicalId(aws.template, 'AWS::S3::Bucket', 'Recordings') },
+    });
+    expect(env).not.toHaveProperty('CALLDATA_SWEEP_AFTER_MS');
+    expect(functionEnv(tuned, 'SweeperFunction')).toMatchObject({ CALLDATA_SWEEP_AFTER_MS: '900000' });
+    const fn = aws.template.toJSON().Resources[logicalId(aws.template, 'AWS::Lambda::Function', 'SweeperFunction')];
+    expect(fn.Properties.Timeout).toBe(120);
+  });
+
+  it('may read records, send to the fact queue, read the LiveKit secret and delete only discarded recordings and stale open-call markers, nothing more', () => {
+    // Prepare
+    const withoutRecording = synth({ ...AWS_BASE, deployWorker: false, metadataLocation: 'mysql://db.internal/calls', transcriptionLocation: 'mysql://db.internal/calls' });
+
+    // Act
+    const statements = statementsOfRole(aws, 'SweeperRole');
+    const statementsOff = statementsOfRole(withoutRecording, 'SweeperRole');
+
+    // Assess
+    expect(actions(statements)).toEqual(
+      [
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+        's3:GetObject',
+        's3:ListBucket',
+        's3:DeleteObject',
+        's3:DeleteObject',
+        'secretsmanager:DescribeSecret',
+        'secretsmanager:GetSecretValue',
+        'sqs:GetQueueAttributes',
+        'sqs:GetQueueUrl',
+        'sqs:SendMessage',
+      ].sort(),
+    );
+    const send = statements.find((s) => actions([s]).includes('sqs:SendMessage'));
+    expect(send?.Resource).toEqual({ 'Fn::GetAtt': [logicalId(aws.template, 'AWS::SQS::Queue', 'SnapshotsQueue'), 'Arn'] });
+    const purge = statements.find((s) => s.Sid === 'PurgeDiscardedRecordings');
+    expect(actions([purge as Statement])).toEqual(['s3:DeleteObject']);
+    expect(JSON.stringify(purge?.Resource)).toContain(`/${DISCARD_PREFIX}/*`);
+    const markers = statements.find((s) => s.Sid === 'DeleteOpenCallMarkers');
+    expect(actions([markers as Statement])).toEqual(['s3:DeleteObject']);
+    expect(JSON.stringify(markers?.Resource)).toContain(`/${OPEN_MARKER_PREFIX}/*`);
+    expect(actions(statementsOff)).not.toContain('s3:DeleteObject');
+    expect(actions(statementsOff)).not.toContain('s3:PutObject');
+  });
+
+  it('reads the database secrets of the locations it sweeps', () => {
+    // Prepare / Act
+    const granted = JSON.stringify(statementsOfRole(local, 'SweeperRole').filter((s) => actions([s]).includes('secretsmanager:GetSecretValue')));
+
+    // Assess
+    expect(granted).toContain('calldata/db-XyZ123');
+    expect(granted).toContain('calldata/livekit-AbCdEf');
+  });
+
+  it('is left out (with a warning) when there is no LiveKit URL to ask', () => {
+    // Prepare / Act
+    const s = synth({ deployWorker: false });
+
+    // Assess
+    expect(resourcesOf(s.template, 'AWS::Lambda::Function').map(([id]) => id.replace(/Function[0-9A-F]{8}$/, '')).sort()).toEqual(['Persist', 'Webhook']);
+    expect(resourcesOf(s.template, 'AWS::Events::Rule')).toHaveLength(0);
+    Annotations.fromStack(s.stack).hasWarning('*', Match.stringLikeRegexp('sweeper is not deployed'));
+  });
+});
+
 describe('outputs', () => {
   it('publish the queue URLs, bucket, webhook URL and LiveKit secret a deployment needs', () => {
     // Prepare / Act
@@ -508,7 +711,7 @@ describe('outputs', () => {
 
     // Assess
     expect(outputs).toEqual(
-      expect.arrayContaining(['SnapshotQueueUrl', 'RecordingQueueUrl', 'DeadLetterQueueUrl', 'RecordingDeadLetterQueueUrl', 'BucketName', 'WebhookUrl', 'LiveKitSecretArn', 'PersistFunctionName']),
+      expect.arrayContaining(['SnapshotQueueUrl', 'RecordingQueueUrl', 'DeadLetterQueueUrl', 'RecordingDeadLetterQueueUrl', 'BucketName', 'WebhookUrl', 'LiveKitSecretArn', 'PersistFunctionName', 'SweeperFunctionName']),
     );
   });
 });
