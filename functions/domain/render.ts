@@ -132,8 +132,16 @@ function recordingStatus(state: CallState, egress: EgressFact | undefined): Reco
   return state.recording?.startError ? 'failed' : undefined;
 }
 
+/**
+ * A record is a call's once its agent reported it: only the worker observes the direction. Rooms
+ * that never had an agent (LiveKit reports every room_finished) keep a record but no documents.
+ */
+export function isAgentCall(state: CallState): boolean {
+  return state.direction !== undefined && state.roomName !== undefined && state.startedAtMs !== undefined;
+}
+
 export function renderMetadata(state: CallState, folder: string, timezone: string): MetadataDocument | undefined {
-  if (state.roomName === undefined || state.startedAtMs === undefined) return undefined;
+  if (!isAgentCall(state) || state.roomName === undefined || state.startedAtMs === undefined) return undefined;
   const answered = isAnswered(state);
   const final = isFinal(state);
   const endedAtMs = final ? (state.ended?.atMs ?? state.outcome?.atMs) : undefined;
@@ -172,7 +180,7 @@ function transcriptItem(item: ConversationItem, timezone: string) {
 
 /** The spec's transcription document; unanswered calls keep none. */
 export function renderTranscription(state: CallState, timezone: string): TranscriptionDocument | undefined {
-  if (state.roomName === undefined || !isAnswered(state)) return undefined;
+  if (!isAgentCall(state) || state.roomName === undefined || !isAnswered(state)) return undefined;
   return {
     call_id: state.callId,
     room_name: state.roomName,

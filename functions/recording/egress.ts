@@ -1,11 +1,9 @@
 /**
  * The egress edge: livekit-server-sdk's EgressClient behind a small interface, with bounded
- * retries on 503 / timeouts, and the S3 object store the recordings land in.
+ * retries on 503 / timeouts. (The recordings' objects: objects.ts.)
  */
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { EgressClient, EncodedFileOutput, EncodedFileType, S3Upload, type EgressInfo, type RoomCompositeOptions, type ListEgressOptions } from 'livekit-server-sdk';
 import type { S3Settings } from '../config/config.ts';
-import { s3Client } from '../shared/s3-client.ts';
 import { logger } from '../shared/logger.ts';
 import { classifyEgressError, RecordingError } from './errors.ts';
 import { requireLivekit, type RecordingSettings } from './settings.ts';
@@ -15,24 +13,6 @@ export interface EgressApi {
   startRoomCompositeEgress(roomName: string, output: EncodedFileOutput, opts?: RoomCompositeOptions): Promise<EgressInfo>;
   stopEgress(egressId: string): Promise<EgressInfo>;
   listEgress(options?: ListEgressOptions): Promise<EgressInfo[]>;
-}
-
-export interface RecordingObjects {
-  delete(bucket: string, key: string): Promise<void>;
-}
-
-export class S3RecordingObjects implements RecordingObjects {
-  private readonly settings: S3Settings;
-  constructor(settings: S3Settings) {
-    this.settings = settings;
-  }
-  async delete(bucket: string, key: string): Promise<void> {
-    try {
-      await s3Client(this.settings).send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-    } catch (cause) {
-      throw new RecordingError('could not delete the recording object', { retryable: true, cause });
-    }
-  }
 }
 
 export function createEgressApi(settings: RecordingSettings): EgressApi {

@@ -1,7 +1,7 @@
 /**
  * Failures of the recording function. `retryable` tells the SQS handler whether to give the
- * message back to the queue; egress failures are retried inside the function (bounded) and
- * then recorded in the call's status, so they surface here only as the final outcome.
+ * command back to the queue; egress failures are retried inside the function (bounded) and
+ * then reported as a fact (the start error), so they surface here only as the final outcome.
  */
 export class RecordingError extends Error {
   readonly retryable: boolean;
@@ -33,27 +33,10 @@ export class EgressRejectedError extends RecordingError {
   }
 }
 
-/** The per-call recording state in the bucket could not be read or written. */
+/** The per-call marker objects in the bucket could not be read or written. */
 export class RecordingStateError extends RecordingError {
   constructor(message: string, cause?: unknown) {
     super(message, { retryable: true, cause });
-  }
-}
-
-/**
- * The worker's final snapshot is not stored yet, so the recording outcome cannot be merged
- * into it; the message goes back to the queue and is tried again shortly.
- */
-export class NotPersistedYetError extends RecordingError {
-  constructor(message: string) {
-    super(message, { retryable: true });
-  }
-}
-
-/** The call record changed under us more times than we were willing to retry. */
-export class ConcurrentUpdateError extends RecordingError {
-  constructor(message: string) {
-    super(message, { retryable: true });
   }
 }
 
@@ -82,4 +65,17 @@ export function classifyEgressError(action: string, cause: unknown): RecordingEr
     /TimeoutError|AbortError/.test(name) || /fetch failed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|socket|timed? ?out|terminated/i.test(`${message} ${String((cause as { cause?: unknown })?.cause ?? '')}`);
   if (transient) return new EgressUnavailableError(`${action}: egress service did not answer: ${message}`, undefined, cause);
   return new EgressRejectedError(`${action}: ${message}`, undefined, cause);
+}
+
+/** The recordings bucket could not be read or written (an object move); the command is tried again. */
+export class RecordingObjectError extends RecordingError {
+  constructor(message: string, cause?: unknown) {
+    super(message, { retryable: true, cause });
+  }
+}
+
+/** True when trying the command again may succeed (a queue redelivers it; the embedded step retries). */
+export function isRetryable(error: unknown): boolean {
+  if (error instanceof RecordingError) return error.retryable;
+  return typeof error === 'object' && error !== null && (error as { retryable?: unknown }).retryable === true;
 }

@@ -1,98 +1,54 @@
 /**
- * Recording Lambda: SQS batch of started / unanswered / ended snapshots (the sink sends those
- * kinds to CALLDATA_RECORDING_QUEUE_URL) → start, discard or finish the call's egress.
+ * Recording Lambda: an SQS batch of recording commands (functions/domain/recording-plan.ts
+ * issues them after each persisted batch) → the recording step (step.ts). Thin on purpose.
  *
- * - Snapshots of one call are handled in sequence order; different calls concurrently.
- * - A malformed message is dropped here: the same body went to the snapshot queue, whose
- *   persist function parks it in the dead-letter queue.
- * - Egress failures are retried inside (bounded) and recorded in the call's status; only
- *   transient storage problems and "final snapshot not stored yet" return a record to the queue.
+ * - Commands of one call run in issue order; different calls concurrently.
+ * - A malformed body is dropped (retrying cannot fix it); version-1 snapshots queued before
+ *   the upgrade are read as the commands they meant (decodeRecordingCommand).
+ * - A command that failed for a reason that may pass (S3, the fact sink) goes back to the
+ *   queue; egress failures are retried inside and reported as facts, never returned.
  */
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { getConfig, type Config } from '../config/config.ts';
+import { getConfig } from '../config/config.ts';
 import { ContractError } from '../contract/errors.ts';
-import { decodeSnapshot, type Snapshot } from '../contract/snapshot.ts';
+import { decodeRecordingCommand, type RecordingCommand } from '../contract/facts.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
-import { partialBatchResponse } from '../shared/sqs-batch.ts';
 import { logger } from '../shared/logger.ts';
-import { backendFor } from '../storage/select.ts';
-import { createEgressApi, S3RecordingObjects, type EgressApi } from './egress.ts';
-import { isRetryable, Recorder } from './recorder.ts';
-import { getRecordingSettings, type RecordingSettings } from './settings.ts';
-import { S3RecordingStateStore } from './state.ts';
-
-/** The production wiring of the recorder for a configuration. */
-export function createRecorder(config: Config, settings: RecordingSettings = getRecordingSettings()): Recorder {
-  let egress: EgressApi | undefined;
-  return new Recorder({
-    config,
-    settings,
-    egress: () => (egress ??= createEgressApi(settings)),
-    state: new S3RecordingStateStore(config.s3, settings.statePrefix),
-    objects: new S3RecordingObjects(config.s3),
-    metadata: async () => (config.saveMetadata ? backendFor(config.metadataLocation, { s3: config.s3 }) : undefined),
-  });
-}
-
-let cachedRecorder: Recorder | undefined;
-function recorder(): Recorder {
-  cachedRecorder ??= createRecorder(getConfig());
-  return cachedRecorder;
-}
-
-/** For tests that change the environment between cases. */
-export function resetRecorderForTests(): void {
-  cachedRecorder = undefined;
-}
+import { partialBatchResponse } from '../shared/sqs-batch.ts';
+import { pipelineFor } from '../wiring.ts';
+import { isRetryable } from './errors.ts';
+import { byCall, recordingStep, runLogged, type RecordingStep } from './step.ts';
 
 interface Decoded {
   record: SQSRecord;
-  snapshot: Snapshot;
+  command: RecordingCommand;
 }
 
-export async function recordingBatch(event: SQSEvent, context: Context, target: Recorder = recorder()): Promise<SQSBatchResponse> {
+export async function recordingBatch(event: SQSEvent, context: Context, step?: Pick<RecordingStep, 'run'>): Promise<SQSBatchResponse> {
   const failures = new Map<string, unknown>();
-  const byCall = new Map<string, Decoded[]>();
+  const decoded: Decoded[] = [];
   for (const record of event.Records) {
     try {
-      const snapshot = decodeSnapshot(record.body);
-      const list = byCall.get(snapshot.callId) ?? [];
-      list.push({ record, snapshot });
-      byCall.set(snapshot.callId, list);
+      const command = decodeRecordingCommand(record.body);
+      if (command) decoded.push({ record, command });
+      else logger.info('recording message needs no action', { messageId: record.messageId });
     } catch (error) {
-      if (error instanceof ContractError) {
-        logger.warn('recording message dropped: not a valid snapshot', { messageId: record.messageId, reason: error.message });
-      } else {
-        failures.set(record.messageId, error);
-      }
+      if (error instanceof ContractError) logger.warn('recording message dropped: not a recording command', { messageId: record.messageId, reason: error.message });
+      else failures.set(record.messageId, error);
     }
   }
 
-  await Promise.all(
-    [...byCall.values()].map(async (items) => {
-      items.sort((a, b) => a.snapshot.seq - b.snapshot.seq);
-      let blocked: unknown;
-      for (const { record, snapshot } of items) {
-        // A later snapshot of a call waits for an earlier one that must be retried.
-        if (blocked) {
-          failures.set(record.messageId, blocked);
-          continue;
+  if (decoded.length > 0) {
+    const target = step ?? (await recordingStep(pipelineFor(getConfig())));
+    await Promise.all(
+      byCall(decoded, (d) => d.command).map(async (group) => {
+        for (const { record, command } of group) {
+          const error = await runLogged(target, command);
+          if (error !== undefined && isRetryable(error)) failures.set(record.messageId, error);
         }
-        try {
-          await target.onSnapshot(snapshot);
-        } catch (error) {
-          const fields = { messageId: record.messageId, callId: snapshot.callId, kind: snapshot.kind, error: (error as Error).message };
-          if (isRetryable(error)) {
-            logger.warn('recording step returned to queue', fields);
-            failures.set(record.messageId, error);
-            blocked = error;
-          } else {
-            logger.error('recording step failed and will not be retried', fields);
-          }
-        }
-      }
-    }),
-  );
+      }),
+    );
+  }
 
   return partialBatchResponse(event, failures, context);
 }

@@ -18,11 +18,14 @@ export interface RecordingSettings {
   egressTimeoutMs: number;
   /** First back-off between attempts; doubles each time. */
   egressBackoffMs: number;
-  /** How long a discard waits for the stopped egress to finish uploading before deleting. */
+  /**
+   * How long a discard (or a finish) waits for the stopped egress to finish uploading before it
+   * moves the file (or reports the result); a later upload is handled when egress_ended arrives.
+   */
   discardWaitMs: number;
   /** Poll interval while waiting for an egress to end. */
   discardPollMs: number;
-  /** Key prefix of the per-call recording state objects in the recordings bucket. */
+  /** Key prefix of the per-call marker objects in the recordings bucket (state.ts). */
   statePrefix: string;
 }
 

@@ -3,27 +3,31 @@
  * Every request must carry LiveKit's signed Authorization header (a JWT from the API key
  * whose sha256 claim matches the body); anything else is rejected with 401 before parsing.
  *
- *   room_finished  finalize calls still open      egress_ended  record the recording outcome
- *   anything else  acknowledged and ignored
+ * A verified event becomes facts (functions/domain/webhook-facts.ts: room_finished,
+ * participant_left of the SIP participant, egress_started / _updated / _ended) sent through
+ * the pipeline's fact sink, like every other party's; this function writes no storage.
  *
- * 503 asks LiveKit to deliver again (storage temporarily unavailable); 4xx never retries.
+ * 503 asks LiveKit to deliver again (the fact sink did not accept the message); 4xx never retries.
  */
+import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { WebhookReceiver, type WebhookEvent } from 'livekit-server-sdk';
 import { getConfig } from '../config/config.ts';
-import { createRecorder } from '../recording/handler.ts';
-import { isRetryable } from '../recording/recorder.ts';
+import { webhookFacts } from '../domain/webhook-facts.ts';
 import { getRecordingSettings } from '../recording/settings.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger } from '../shared/logger.ts';
-import { CallFinalizer } from './finalize.ts';
+import type { FactSink } from '../transport/sink.ts';
+import { pipelineFor } from '../wiring.ts';
 
 export type WebhookHttpEvent = Pick<APIGatewayProxyEventV2, 'headers' | 'body' | 'isBase64Encoded'> | Pick<APIGatewayProxyEvent, 'headers' | 'body' | 'isBase64Encoded'>;
 export type WebhookResponse = APIGatewayProxyStructuredResultV2 & { statusCode: number; body: string };
 
 export interface WebhookDeps {
   receiver: Pick<WebhookReceiver, 'receive'>;
-  finalizer: Pick<CallFinalizer, 'roomFinished' | 'egressEnded'>;
+  /** Where the facts go (the pipeline's fact sink). */
+  facts: () => Promise<Pick<FactSink, 'send'>>;
+  now?: () => number;
 }
 
 function reply(statusCode: number, body: Record<string, unknown>): WebhookResponse {
@@ -37,14 +41,14 @@ function header(headers: Record<string, string | undefined> | null | undefined, 
   return undefined;
 }
 
-/** The verified event, or a response saying why the request was refused. */
-async function verify(event: WebhookHttpEvent, receiver: WebhookDeps['receiver']): Promise<WebhookEvent | WebhookResponse> {
+/** The verified event and its body, or a response saying why the request was refused. */
+async function verify(event: WebhookHttpEvent, receiver: WebhookDeps['receiver']): Promise<{ webhook: WebhookEvent; body: string } | WebhookResponse> {
   const raw = event.body ?? '';
   const body = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
   const authorization = header(event.headers, 'authorization')?.replace(/^Bearer\s+/i, '');
   if (!authorization) return reply(401, { error: 'missing signature' });
   try {
-    return await receiver.receive(body, authorization);
+    return { webhook: await receiver.receive(body, authorization), body };
   } catch (error) {
     // The receiver verifies the token and the body checksum before parsing, so a parse error
     // (SyntaxError, protobuf "cannot decode") means a correctly signed but malformed body.
@@ -59,31 +63,23 @@ export async function handleWebhook(event: WebhookHttpEvent, deps: WebhookDeps):
     logger.warn('webhook rejected', { status: verified.statusCode, reason: verified.body });
     return verified;
   }
-  const webhook = verified;
+  const { webhook, body } = verified;
+  const bodyHash = createHash('sha256').update(body, 'utf8').digest('hex');
+  const mapped = webhookFacts(webhook, { nowMs: (deps.now ?? Date.now)(), bodyHash });
+  if (mapped.kind === 'ignored') {
+    logger.info('webhook event ignored', { event: webhook.event, webhookId: webhook.id, reason: mapped.reason });
+    return reply(200, { event: webhook.event, result: 'ignored' });
+  }
+  const { message } = mapped;
   try {
-    switch (webhook.event) {
-      case 'room_finished': {
-        const room = webhook.room;
-        if (!room?.sid) return reply(400, { error: 'room_finished without room' });
-        const createdAtMs = Number(webhook.createdAt ?? 0n) * 1000;
-        const result = await deps.finalizer.roomFinished({ sid: room.sid, name: room.name, finishedAtMs: createdAtMs > 0 ? createdAtMs : Date.now() });
-        logger.info('room_finished handled', { callId: room.sid, result, webhookId: webhook.id });
-        return reply(200, { event: webhook.event, result });
-      }
-      case 'egress_ended': {
-        if (!webhook.egressInfo) return reply(400, { error: 'egress_ended without egressInfo' });
-        const result = await deps.finalizer.egressEnded(webhook.egressInfo);
-        logger.info('egress_ended handled', { callId: webhook.egressInfo.roomId, egressId: webhook.egressInfo.egressId, result, webhookId: webhook.id });
-        return reply(200, { event: webhook.event, result });
-      }
-      default:
-        return reply(200, { event: webhook.event, result: 'ignored' });
-    }
+    await (await deps.facts()).send(message);
   } catch (error) {
-    const retryable = isRetryable(error) || (error as { retryable?: boolean }).retryable === true;
-    logger.error('webhook event not handled', { event: webhook.event, webhookId: webhook.id, retryable, error: error as Error });
+    const retryable = (error as { retryable?: unknown })?.retryable === true;
+    logger.error('webhook facts not accepted', { event: webhook.event, webhookId: webhook.id, callId: message.callId, retryable, error: error as Error });
     return reply(retryable ? 503 : 500, { error: retryable ? 'temporarily unavailable; deliver again' : 'not handled' });
   }
+  logger.info('webhook facts sent', { event: webhook.event, webhookId: webhook.id, callId: message.callId, writer: message.writer });
+  return reply(200, { event: webhook.event, result: 'recorded', callId: message.callId });
 }
 
 let deps: WebhookDeps | undefined;
@@ -94,10 +90,9 @@ function productionDeps(): WebhookDeps {
   if (!settings.apiKey || !settings.apiSecret) {
     throw new Error('LIVEKIT_API_KEY and LIVEKIT_API_SECRET (or LIVEKIT_API_SECRET_SECRET_ARN) are required to verify webhooks');
   }
-  const config = getConfig();
   deps = {
     receiver: new WebhookReceiver(settings.apiKey, settings.apiSecret),
-    finalizer: new CallFinalizer(createRecorder(config, settings), config),
+    facts: () => pipelineFor(getConfig()).factSink(),
   };
   return deps;
 }

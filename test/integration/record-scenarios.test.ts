@@ -21,7 +21,7 @@ import { requireServer } from '../support/servers.ts';
 const START = Date.UTC(2026, 10, 24, 0, 48, 38, 120);
 
 function worker(callId: string, job: string, seq: number, facts: CallFacts, kind: FactMessage['kind'] = 'progress'): FactMessage {
-  return { v: MESSAGE_VERSION, kind, callId, writer: `job:${job}`, seq, cumulative: true, sentAtMs: START + seq * 1_000, facts: { roomName: 'support-line', startedAtMs: START, ...facts } };
+  return { v: MESSAGE_VERSION, kind, callId, writer: `job:${job}`, seq, cumulative: true, sentAtMs: START + seq * 1_000, facts: { roomName: 'support-line', startedAtMs: START, direction: { value: 'inbound', atMs: START }, ...facts } };
 }
 
 function fact(callId: string, writer: string, kind: FactMessage['kind'], sentAtMs: number, facts: CallFacts): FactMessage {
@@ -147,6 +147,21 @@ for (const [name, location] of Object.entries(LOCATIONS)) {
       const record = await stored(callId);
       expect(record.documents.metadata).toMatchObject({ status: 'completed', end_reason: 'agent ended the call', duration: 60 });
       expect(record.documents.transcription?.conversation).toHaveLength(4);
+    });
+
+    it('a room no agent ever reported (LiveKit finishes every room) keeps no documents', async () => {
+      const callId = `RM_noagent${randomUUID().slice(0, 8)}`;
+      await pipeline.persist([
+        fact(callId, 'webhook:EV_lonely', 'webhook', START + 5_000, {
+          roomName: 'web-room',
+          startedAtMs: START,
+          ended: { atMs: START + 5_000, source: 'room_finished' },
+          outcome: { source: 'webhook', atMs: START + 5_000, reason: WORKER_LOST.webhook },
+        }),
+      ]);
+      const record = await stored(callId);
+      expect(record.documents).toEqual({});
+      expect(record.state.outcome?.source).toBe('webhook');
     });
 
     it('7. two calls of one room starting in the same millisecond never share a folder or a file', async () => {

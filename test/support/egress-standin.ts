@@ -9,7 +9,8 @@
  *
  * LiveKit's real egress needs Chrome and GStreamer, which cannot run here; this stand-in lets
  * the recording function be tested against real HTTP, real tokens and a real S3 object.
- * It can also deliver signed egress_ended webhooks, and fail starts with 503s on demand.
+ * It can also deliver signed egress_started / egress_ended webhooks (at once, or held until a
+ * test releases them in the order it wants), and fail starts with 503s on demand.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -142,20 +143,33 @@ interface S3Target {
   secret?: string;
 }
 
-interface StandInEgress {
+export interface StandInEgress {
   info: EgressInfo;
   key: string;
   s3: S3Target;
 }
+
+export type StandInWebhookEvent = 'egress_started' | 'egress_ended';
 
 export interface EgressStandInOptions {
   apiKey: string;
   apiSecret: string;
   /** Delay between StopEgress (or endRoom) and the upload + COMPLETE. */
   uploadDelayMs?: number;
-  /** Receives egress_ended webhooks (signed), e.g. the webhook handler. */
+  /** Receives signed webhooks, e.g. the webhook handler. */
   webhook?: (request: { body: string; authorization: string }) => Promise<unknown>;
+  /** Which events go to `webhook` (default: egress_ended only). */
+  webhookEvents?: readonly StandInWebhookEvent[];
+  /** Keep webhooks in `held` until `releaseWebhooks` (a test decides their order). */
+  holdWebhooks?: boolean;
   ogg?: Buffer;
+}
+
+export interface HeldWebhook {
+  event: StandInWebhookEvent;
+  egressId: string;
+  roomName: string;
+  request: { body: string; authorization: string };
 }
 
 export interface RecordedRequest {
@@ -173,14 +187,28 @@ export class EgressStandIn {
   private startFailures: { status: number; code: string; msg: string }[] = [];
   private server: Server | undefined;
   private readonly options: EgressStandInOptions;
+  /** Delay between StopEgress (or endRoom) and the upload + COMPLETE; tests may change it between calls. */
+  uploadDelayMs: number;
+  /** Keep webhooks in `held` until `releaseWebhooks`; tests may change it between calls. */
+  holdWebhooks: boolean;
+  /** Rooms LiveKit closed: starting an egress for one fails like LiveKit's (404 room does not exist). */
+  readonly endedRooms = new Set<string>();
+  /** Every webhook delivered (or held), for redelivery as LiveKit's retries would. */
+  readonly sentWebhooks: HeldWebhook[] = [];
   private readonly verifier: TokenVerifier;
   private readonly pending = new Set<Promise<unknown>>();
   private counter = 0;
   /** Room SIDs by name (the recording function sends names; webhooks carry SIDs). */
   readonly roomIds = new Map<string, string>();
+  /** Webhooks kept back (holdWebhooks), in the order LiveKit would have sent them. */
+  readonly held: HeldWebhook[] = [];
+  /** Webhook deliveries that threw (LiveKit would retry them). */
+  readonly webhookErrors: unknown[] = [];
 
   constructor(options: EgressStandInOptions) {
     this.options = options;
+    this.uploadDelayMs = options.uploadDelayMs ?? 0;
+    this.holdWebhooks = options.holdWebhooks ?? false;
     this.verifier = new TokenVerifier(options.apiKey, options.apiSecret);
     this.ogg = options.ogg ?? makeOgg();
   }
@@ -209,6 +237,52 @@ export class EgressStandIn {
   /** Waits for uploads and webhooks still in progress. */
   async settled(): Promise<void> {
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  /** Uploads or webhook deliveries in progress. */
+  get busy(): number {
+    return this.pending.size;
+  }
+
+  /** The egresses started for a room. */
+  egressesOf(roomName: string): StandInEgress[] {
+    return [...this.egresses.values()].filter((e) => e.info.roomName === roomName);
+  }
+
+  /** Delivers again webhooks already sent (LiveKit retries with the same event id). */
+  async redeliver(which: (sent: HeldWebhook) => boolean = () => true): Promise<number> {
+    const chosen = this.sentWebhooks.filter(which);
+    for (const item of chosen) await this.deliver(item.request);
+    return chosen.length;
+  }
+
+  /** Delivers held webhooks (those `which` selects, default all) in order and forgets them. */
+  async releaseWebhooks(which: (held: HeldWebhook) => boolean = () => true): Promise<number> {
+    const chosen = this.held.filter(which);
+    for (const item of chosen) this.held.splice(this.held.indexOf(item), 1);
+    for (const item of chosen) await this.deliver(item.request);
+    return chosen.length;
+  }
+
+  private async deliver(request: { body: string; authorization: string }): Promise<void> {
+    try {
+      await this.options.webhook?.(request);
+    } catch (error) {
+      this.webhookErrors.push(error);
+    }
+  }
+
+  /** Signs and delivers (or holds) one webhook about an egress. */
+  private async sendWebhook(name: StandInWebhookEvent, info: EgressInfo): Promise<void> {
+    if (!this.options.webhook || !(this.options.webhookEvents ?? ['egress_ended']).includes(name)) return;
+    const event = new WebhookEvent({ egressInfo: info.clone(), id: `EV_${name}_${info.egressId}`, createdAt: BigInt(Math.floor(Date.now() / 1000)) });
+    // The SDK's WebhookEvent constructor resets `event`; set it afterwards.
+    event.event = name;
+    const request = await webhookRequest(event, this.options.apiKey, this.options.apiSecret);
+    const item = { event: name, egressId: info.egressId, roomName: info.roomName, request };
+    this.sentWebhooks.push(item);
+    if (this.holdWebhooks) this.held.push(item);
+    else await this.deliver(request);
   }
 
   private reply(res: ServerResponse, status: number, body: unknown): void {
@@ -252,6 +326,7 @@ export class EgressStandIn {
     const failure = this.startFailures.shift();
     if (failure) return this.reply(res, failure.status, { code: failure.code, msg: failure.msg });
     const roomName = String(body.roomName ?? '');
+    if (this.endedRooms.has(roomName)) return this.reply(res, 404, { code: 'not_found', msg: 'requested room does not exist' });
     const file = ((body.fileOutputs as Record<string, unknown>[] | undefined)?.[0] ?? body.file) as Record<string, unknown> | undefined;
     const s3 = file?.s3 as S3Target | undefined;
     if (!roomName || !file || !s3?.bucket || typeof file.filepath !== 'string') {
@@ -271,6 +346,9 @@ export class EgressStandIn {
     const starting = info.clone();
     starting.status = EgressStatus.EGRESS_STARTING;
     this.reply(res, 200, starting.toJsonString());
+    const started = this.sendWebhook('egress_started', info);
+    this.pending.add(started);
+    void started.finally(() => this.pending.delete(started));
   }
 
   private stopEgress(egressId: string, res: ServerResponse): void {
@@ -283,8 +361,9 @@ export class EgressStandIn {
     this.reply(res, 200, egress.info.toJsonString());
   }
 
-  /** What LiveKit does when the room closes: every active egress of the room ends. */
+  /** What LiveKit does when the room closes: every active egress of the room ends (and no new one starts). */
   endRoom(roomName: string): void {
+    this.endedRooms.add(roomName);
     for (const egress of this.egresses.values()) {
       if (egress.info.roomName === roomName && egress.info.status < EgressStatus.EGRESS_ENDING) this.finish(egress);
     }
@@ -293,7 +372,7 @@ export class EgressStandIn {
   private finish(egress: StandInEgress): void {
     egress.info.status = EgressStatus.EGRESS_ENDING;
     const work = (async () => {
-      await new Promise((resolve) => setTimeout(resolve, this.options.uploadDelayMs ?? 0));
+      await new Promise((resolve) => setTimeout(resolve, this.uploadDelayMs));
       const { s3, key } = egress;
       const client = new S3Client({
         region: s3.region || 'us-east-1',
@@ -323,12 +402,7 @@ export class EgressStandIn {
       } finally {
         client.destroy();
       }
-      if (this.options.webhook) {
-        const event = new WebhookEvent({ egressInfo: egress.info, id: `EV_${egress.info.egressId}`, createdAt: BigInt(Math.floor(Date.now() / 1000)) });
-        // The SDK's WebhookEvent constructor resets `event`; set it afterwards.
-        event.event = 'egress_ended';
-        await this.options.webhook(await webhookRequest(event, this.options.apiKey, this.options.apiSecret));
-      }
+      await this.sendWebhook('egress_ended', egress.info);
     })();
     this.pending.add(work);
     void work.finally(() => this.pending.delete(work));

@@ -1,9 +1,14 @@
+/**
+ * The recording queue handler: decoding (v2 commands, and v1 snapshots queued before the
+ * upgrade), per-call ordering, and which failures go back to the queue. The step is faked:
+ * what it does is recording-recorder.test.ts's and the integration tests' subject.
+ */
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { encodeSnapshot, type Snapshot } from '../../functions/contract/snapshot.ts';
+import { encodeRecordingCommand, MESSAGE_VERSION, type RecordingCommand } from '../../functions/contract/facts.ts';
+import { RecordingError, RecordingStateError } from '../../functions/recording/errors.ts';
 import { recordingBatch } from '../../functions/recording/handler.ts';
-import { NotPersistedYetError, RecordingError } from '../../functions/recording/errors.ts';
-import type { Recorder } from '../../functions/recording/recorder.ts';
+import type { CommandResult } from '../../functions/recording/recorder.ts';
 import { buildSnapshot } from '../support/snapshots.ts';
 
 const context = { functionName: 'recording', awsRequestId: 'r', getRemainingTimeInMillis: () => 60_000 } as unknown as Context;
@@ -22,54 +27,77 @@ function record(body: string, id: string): SQSRecord {
   };
 }
 
-function fakeRecorder(fail: (s: Snapshot) => unknown = () => undefined) {
-  const seen: string[] = [];
-  const recorder = {
-    onSnapshot: async (snapshot: Snapshot) => {
-      seen.push(`${snapshot.callId}:${snapshot.kind}`);
-      const error = fail(snapshot);
-      if (error) throw error;
+function command(callId: string, action: RecordingCommand['action'], issuedAtMs: number): string {
+  return encodeRecordingCommand({ v: MESSAGE_VERSION, type: 'recording', action, callId, roomName: 'sip-room-1', key: `k/${callId}.ogg`, issuedAtMs });
+}
+
+function fakeStep(fail: (c: RecordingCommand) => unknown = () => undefined) {
+  const seen: RecordingCommand[] = [];
+  return {
+    seen,
+    step: {
+      run: async (c: RecordingCommand): Promise<CommandResult> => {
+        seen.push(c);
+        const error = fail(c);
+        if (error) throw error;
+        return 'started';
+      },
     },
-  } as unknown as Recorder;
-  return { recorder, seen };
+  };
 }
 
 describe('recording queue handler', () => {
-  it('handles the snapshots of one call in sequence order even when delivered out of order', async () => {
+  it('runs the commands of one call in the order they were issued, even when delivered out of order', async () => {
     // Prepare
-    const started = buildSnapshot({ callId: 'RM_a', kind: 'started', seq: 1, recordingKey: 'k/x.ogg' });
-    const unanswered = buildSnapshot({ callId: 'RM_a', kind: 'unanswered', seq: 2, recordingKey: 'k/x.ogg' });
-    const other = buildSnapshot({ callId: 'RM_b', kind: 'started', seq: 1, recordingKey: 'k/y.ogg' });
-    const event: SQSEvent = { Records: [record(encodeSnapshot(unanswered), 'm2'), record(encodeSnapshot(other), 'm3'), record(encodeSnapshot(started), 'm1')] };
-    const { recorder, seen } = fakeRecorder();
+    const event: SQSEvent = {
+      Records: [record(command('RM_a', 'discard', 20), 'm2'), record(command('RM_b', 'start', 5), 'm3'), record(command('RM_a', 'start', 10), 'm1'), record(command('RM_a', 'restore', 30), 'm4')],
+    };
+    const { step, seen } = fakeStep();
     // Act
-    const response = await recordingBatch(event, context, recorder);
+    const response = await recordingBatch(event, context, step);
     // Assess
     expect(response.batchItemFailures).toEqual([]);
-    expect(seen.filter((s) => s.startsWith('RM_a'))).toEqual(['RM_a:started', 'RM_a:unanswered']);
-    expect(seen).toContain('RM_b:started');
+    expect(seen.filter((c) => c.callId === 'RM_a').map((c) => c.action)).toEqual(['start', 'discard', 'restore']);
+    expect(seen.map((c) => c.callId)).toContain('RM_b');
+  });
+
+  it('reads version-1 snapshots queued before the upgrade as the commands they meant', async () => {
+    // Prepare
+    const snapshot = (kind: 'started' | 'progress' | 'ended' | 'unanswered', seq: number) =>
+      JSON.stringify(buildSnapshot({ callId: 'RM_v1', kind, seq, recordingKey: 'sip-room-1/t/call.ogg' }));
+    const { step, seen } = fakeStep();
+    // Act
+    const response = await recordingBatch({ Records: [record(snapshot('started', 1), 'a'), record(snapshot('progress', 2), 'b'), record(snapshot('unanswered', 3), 'c')] }, context, step);
+    // Assess: progress needed nothing
+    expect(response.batchItemFailures).toEqual([]);
+    expect(seen.map((c) => [c.action, c.key, c.bucket])).toEqual([
+      ['start', 'sip-room-1/t/call.ogg', 'recordings'],
+      ['discard', 'sip-room-1/t/call.ogg', 'recordings'],
+    ]);
   });
 
   it('drops a malformed message instead of retrying it forever', async () => {
-    const { recorder, seen } = fakeRecorder();
-    const response = await recordingBatch({ Records: [record('{"not":"a snapshot"}', 'bad'), record('nope', 'worse')] }, context, recorder);
+    const { step, seen } = fakeStep();
+    const response = await recordingBatch({ Records: [record('{"not":"a command"}', 'bad'), record('nope', 'worse'), record('{"v":9}', 'future')] }, context, step);
     expect(response.batchItemFailures).toEqual([]);
     expect(seen).toEqual([]);
   });
 
-  it('returns a retryable failure to the queue and holds back the call’s later snapshots', async () => {
-    const started = buildSnapshot({ callId: 'RM_a', kind: 'started', seq: 1, recordingKey: 'k/x.ogg' });
-    const ended = buildSnapshot({ callId: 'RM_a', kind: 'ended', seq: 2, recordingKey: 'k/x.ogg' });
-    const { recorder, seen } = fakeRecorder((s) => (s.kind === 'started' ? new NotPersistedYetError('later') : undefined));
-    const response = await recordingBatch({ Records: [record(encodeSnapshot(started), 'm1'), record(encodeSnapshot(ended), 'm2')] }, context, recorder);
-    expect(response.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['m1', 'm2']);
-    expect(seen).toEqual(['RM_a:started']);
+  it('returns only the commands that may succeed later to the queue', async () => {
+    // Prepare: S3 down for one call, a permanent failure for another
+    const { step } = fakeStep((c) =>
+      c.callId === 'RM_s3' ? new RecordingStateError('S3 down') : c.callId === 'RM_bad' ? new RecordingError('bad request', { retryable: false }) : undefined,
+    );
+    // Act
+    const response = await recordingBatch({ Records: [record(command('RM_s3', 'discard', 1), 'm1'), record(command('RM_bad', 'start', 1), 'm2'), record(command('RM_ok', 'finish', 1), 'm3')] }, context, step);
+    // Assess
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['m1']);
   });
 
-  it('acknowledges a failure that retrying cannot fix', async () => {
-    const started = buildSnapshot({ callId: 'RM_a', kind: 'started', seq: 1, recordingKey: 'k/x.ogg' });
-    const { recorder } = fakeRecorder(() => new RecordingError('bad request', { retryable: false }));
-    const response = await recordingBatch({ Records: [record(encodeSnapshot(started), 'm1')] }, context, recorder);
-    expect(response.batchItemFailures).toEqual([]);
+  it('runs a call’s later command even when an earlier one must be retried (commands are order-independent)', async () => {
+    const { step, seen } = fakeStep((c) => (c.action === 'start' ? new RecordingStateError('S3 down') : undefined));
+    const response = await recordingBatch({ Records: [record(command('RM_a', 'start', 1), 'm1'), record(command('RM_a', 'discard', 2), 'm2')] }, context, step);
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['m1']);
+    expect(seen.map((c) => c.action)).toEqual(['start', 'discard']);
   });
 });

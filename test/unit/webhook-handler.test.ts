@@ -1,70 +1,98 @@
 /**
  * The webhook function: real WebhookReceiver signature checks with tokens signed the way
- * LiveKit signs them, and the finalization domain over a real local-folder metadata backend.
+ * LiveKit signs them, and the mapping of every event it understands to facts
+ * (functions/domain/webhook-facts.ts), read back from the JSON LiveKit actually sends.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { EgressInfo, EgressStatus, WebhookEvent, WebhookReceiver } from 'livekit-server-sdk';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { loadConfig } from '../../functions/config/config.ts';
-import type { Snapshot } from '../../functions/contract/snapshot.ts';
-import { persistSnapshots } from '../../functions/persist/persist.ts';
-import type { EgressApi } from '../../functions/recording/egress.ts';
-import { Recorder } from '../../functions/recording/recorder.ts';
-import { loadRecordingSettings } from '../../functions/recording/settings.ts';
-import { MemoryRecordingStateStore } from '../../functions/recording/state.ts';
-import { LocalFolderBackend } from '../../functions/storage/local.ts';
-import { CallFinalizer, FINALIZED_BY_WEBHOOK } from '../../functions/webhook/finalize.ts';
+import { EgressInfo, EgressStatus, ParticipantInfo, WebhookEvent, WebhookReceiver } from 'livekit-server-sdk';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { factMessageSchema, type FactMessage } from '../../functions/contract/facts.ts';
+import { EGRESS_STATUSES, WORKER_LOST } from '../../functions/contract/vocabulary.ts';
+import { DISCONNECT_REASONS, webhookFacts } from '../../functions/domain/webhook-facts.ts';
+import { egressStatusOf } from '../../functions/domain/recorder.ts';
+import { SendFailedError } from '../../functions/transport/errors.ts';
 import { handleWebhook, type WebhookDeps } from '../../functions/webhook/handler.ts';
 import { signWebhook } from '../support/egress-standin.ts';
-import { buildSnapshot } from '../support/snapshots.ts';
 
 const API_KEY = 'webhook-key';
 const API_SECRET = 'webhook-secret-that-is-long-enough-0123456789';
-const TZ = 'Asia/Kolkata';
+const NOW = Date.UTC(2026, 10, 24, 1, 0, 0);
+const receiver = new WebhookReceiver(API_KEY, API_SECRET);
 
-function roomFinished(sid: string, createdAtS: number): string {
-  const event = new WebhookEvent({ room: { sid, name: 'sip-room-1' }, id: 'EV_1', createdAt: BigInt(createdAtS) });
-  event.event = 'room_finished';
+function eventJson(name: WebhookEvent['event'], init: ConstructorParameters<typeof WebhookEvent>[0]): string {
+  const event = new WebhookEvent(init);
+  // The SDK's WebhookEvent constructor resets `event`; set it afterwards.
+  event.event = name;
   return event.toJsonString();
 }
+
+const roomFinished = (sid: string, createdAtS = 1_800_000_000, id = 'EV_room1') =>
+  eventJson('room_finished', { room: { sid, name: 'sip-room-1', creationTime: 1_799_999_900n, creationTimeMs: 1_799_999_900_250n }, id, createdAt: BigInt(createdAtS) });
 
 async function signed(body: string, secret = API_SECRET) {
   return { headers: { Authorization: await signWebhook(body, API_KEY, secret) }, body, isBase64Encoded: false };
 }
 
-describe('webhook signature verification', () => {
-  const finalizer = { roomFinished: vi.fn(async () => 'finalized' as const), egressEnded: vi.fn(async () => 'recorded' as const) };
-  const deps: WebhookDeps = { receiver: new WebhookReceiver(API_KEY, API_SECRET), finalizer };
-  beforeEach(() => vi.clearAllMocks());
+/** The facts a body maps to, exactly as the handler reads it (the verified, parsed event). */
+async function factsOf(body: string): Promise<ReturnType<typeof webhookFacts>> {
+  return webhookFacts(await receiver.receive(body, await signWebhook(body, API_KEY, API_SECRET)), { nowMs: NOW });
+}
 
-  it('accepts a correctly signed room_finished and finalizes the room SID', async () => {
+async function messageOf(body: string): Promise<FactMessage> {
+  const mapped = await factsOf(body);
+  if (mapped.kind !== 'facts') throw new Error(`ignored: ${mapped.reason}`);
+  return mapped.message;
+}
+
+describe('webhook handler', () => {
+  let sent: FactMessage[];
+  let failure: Error | undefined;
+  let deps: WebhookDeps;
+
+  beforeEach(() => {
+    sent = [];
+    failure = undefined;
+    deps = {
+      receiver,
+      now: () => NOW,
+      facts: async () => ({
+        send: async (message: FactMessage) => {
+          if (failure) throw failure;
+          sent.push(message);
+          return { transport: 'embedded' as const, messageId: 'm', bytes: 1, offloaded: false };
+        },
+      }),
+    };
+  });
+
+  it('sends the facts of a correctly signed room_finished through the fact sink', async () => {
     // Prepare
-    const request = await signed(roomFinished('RM_abc', 1_800_000_000));
+    const request = await signed(roomFinished('RM_abc'));
     // Act
     const response = await handleWebhook(request, deps);
     // Assess
     expect(response.statusCode).toBe(200);
-    expect(finalizer.roomFinished).toHaveBeenCalledWith({ sid: 'RM_abc', name: 'sip-room-1', finishedAtMs: 1_800_000_000_000 });
+    expect(JSON.parse(response.body)).toMatchObject({ result: 'recorded', callId: 'RM_abc' });
+    expect(sent).toHaveLength(1);
+    expect(factMessageSchema.parse(sent[0])).toEqual(sent[0]);
   });
 
   it('rejects a request without a signature', async () => {
-    const response = await handleWebhook({ headers: {}, body: roomFinished('RM_abc', 1), isBase64Encoded: false }, deps);
+    const response = await handleWebhook({ headers: {}, body: roomFinished('RM_abc'), isBase64Encoded: false }, deps);
     expect(response.statusCode).toBe(401);
-    expect(finalizer.roomFinished).not.toHaveBeenCalled();
+    expect(sent).toEqual([]);
   });
 
   it('rejects a signature made with another secret', async () => {
-    const response = await handleWebhook(await signed(roomFinished('RM_abc', 1), 'another-secret-that-is-long-enough-012345'), deps);
+    const response = await handleWebhook(await signed(roomFinished('RM_abc'), 'another-secret-that-is-long-enough-012345'), deps);
     expect(response.statusCode).toBe(401);
-    expect(finalizer.roomFinished).not.toHaveBeenCalled();
+    expect(sent).toEqual([]);
   });
 
   it('rejects a body changed after signing', async () => {
-    const request = await signed(roomFinished('RM_abc', 1));
-    const response = await handleWebhook({ ...request, body: roomFinished('RM_other', 1) }, deps);
+    const request = await signed(roomFinished('RM_abc'));
+    const response = await handleWebhook({ ...request, body: roomFinished('RM_other') }, deps);
     expect(response.statusCode).toBe(401);
+    expect(sent).toEqual([]);
   });
 
   it('rejects a garbage token', async () => {
@@ -73,11 +101,11 @@ describe('webhook signature verification', () => {
   });
 
   it('reads base64 bodies (API Gateway) and lower-case headers (function URLs)', async () => {
-    const body = roomFinished('RM_b64', 2);
+    const body = roomFinished('RM_b64');
     const authorization = await signWebhook(body, API_KEY, API_SECRET);
     const response = await handleWebhook({ headers: { authorization }, body: Buffer.from(body).toString('base64'), isBase64Encoded: true }, deps);
     expect(response.statusCode).toBe(200);
-    expect(finalizer.roomFinished).toHaveBeenCalledWith(expect.objectContaining({ sid: 'RM_b64' }));
+    expect(sent[0]?.callId).toBe('RM_b64');
   });
 
   it('answers 400 to a correctly signed body that is not JSON', async () => {
@@ -85,154 +113,153 @@ describe('webhook signature verification', () => {
     expect(response.statusCode).toBe(400);
   });
 
-  it('routes egress_ended and acknowledges other events without acting', async () => {
-    const egress = new WebhookEvent({ egressInfo: { egressId: 'EG_1', roomId: 'RM_abc', status: EgressStatus.EGRESS_COMPLETE } });
-    egress.event = 'egress_ended';
-    expect((await handleWebhook(await signed(egress.toJsonString()), deps)).statusCode).toBe(200);
-    expect(finalizer.egressEnded).toHaveBeenCalledWith(expect.objectContaining({ egressId: 'EG_1', roomId: 'RM_abc' }));
-    const joined = new WebhookEvent({ room: { sid: 'RM_abc' } });
-    joined.event = 'participant_joined';
-    const response = await handleWebhook(await signed(joined.toJsonString()), deps);
-    expect(JSON.parse(response.body)).toMatchObject({ result: 'ignored' });
+  it('acknowledges events that say nothing about a call without sending anything', async () => {
+    const joined = eventJson('participant_joined', { room: { sid: 'RM_abc' }, participant: { identity: 'sip_caller', kind: 3 } });
+    const agentLeft = eventJson('participant_left', { room: { sid: 'RM_abc' }, participant: { identity: 'agent', kind: 4 } });
+    for (const body of [joined, agentLeft]) {
+      const response = await handleWebhook(await signed(body), deps);
+      expect(response.statusCode).toBe(200);
+      expect(JSON.parse(response.body)).toMatchObject({ result: 'ignored' });
+    }
+    expect(sent).toEqual([]);
   });
 
-  it('asks LiveKit to deliver again when storage is temporarily down', async () => {
-    finalizer.roomFinished.mockRejectedValueOnce(Object.assign(new Error('backend down'), { retryable: true }));
-    expect((await handleWebhook(await signed(roomFinished('RM_abc', 1)), deps)).statusCode).toBe(503);
+  it('ignores a room whose SID is not a usable call id', async () => {
+    const response = await handleWebhook(await signed(roomFinished('../etc/passwd')), deps);
+    expect(JSON.parse(response.body)).toMatchObject({ result: 'ignored' });
+    expect(sent).toEqual([]);
+  });
+
+  it('asks LiveKit to deliver again when the fact sink does not accept the facts', async () => {
+    failure = new SendFailedError('queue down');
+    expect((await handleWebhook(await signed(roomFinished('RM_abc')), deps)).statusCode).toBe(503);
+    failure = new Error('a bug');
+    expect((await handleWebhook(await signed(roomFinished('RM_abc')), deps)).statusCode).toBe(500);
+  });
+
+  it('sends the same message again when LiveKit retries an event (same id): merging it twice changes nothing', async () => {
+    const body = roomFinished('RM_retry', 1_800_000_000, 'EV_same');
+    await handleWebhook(await signed(body), { ...deps, now: () => NOW });
+    await handleWebhook(await signed(body), { ...deps, now: () => NOW + 60_000 });
+    expect(sent).toHaveLength(2);
+    expect(sent[1]).toEqual(sent[0]);
+    expect(sent[0]?.writer).toBe('webhook:EV_same');
   });
 });
 
-describe('finalizing calls from webhooks', () => {
-  let folder: string;
-  let backend: LocalFolderBackend;
-  let state: MemoryRecordingStateStore;
-  let deletes: string[];
-  let egress: { stopped: string[] } & EgressApi;
-
-  function finalizerFor(env: Record<string, string> = {}) {
-    const config = loadConfig({ SAVE_METADATA: 'true', SAVE_TRANSCRIPTION: 'true', CALL_RECORDING: 'true', AWS_S3_BUCKET: 'recordings', TIMEZONE: TZ, ...env });
-    const settings = loadRecordingSettings({ LIVEKIT_URL: 'http://127.0.0.1:1', LIVEKIT_API_KEY: 'k', LIVEKIT_API_SECRET: 's', CALLDATA_DISCARD_WAIT_MS: '0' });
-    const recorder = new Recorder({
-      config,
-      settings,
-      egress: () => egress,
-      state,
-      objects: { delete: async (bucket, key) => void deletes.push(`${bucket}/${key}`) },
-      metadata: async () => backend,
-      sleep: async () => undefined,
+describe('webhook facts', () => {
+  it('room_finished: the room, its creation as start, the close as a weak end and an inferred outcome', async () => {
+    // Act
+    const message = await messageOf(roomFinished('RM_closed', 1_800_000_000, 'EV_rf'));
+    // Assess
+    expect(message).toMatchObject({ v: 2, kind: 'webhook', callId: 'RM_closed', writer: 'webhook:EV_rf', cumulative: false, sentAtMs: 1_800_000_000_000 });
+    expect(message.facts).toEqual({
+      roomName: 'sip-room-1',
+      startedAtMs: 1_799_999_900_250,
+      ended: { source: 'room_finished', atMs: 1_800_000_000_000 },
+      outcome: { source: 'webhook', atMs: 1_800_000_000_000, reason: WORKER_LOST.webhook },
     });
-    return { config, finalizer: new CallFinalizer(recorder, config) };
-  }
-
-  async function persist(snapshot: Snapshot, config = finalizerFor().config) {
-    const [outcome] = await persistSnapshots([snapshot], config, { metadata: backend, transcription: backend });
-    expect(outcome?.ok).toBe(true);
-  }
-
-  beforeEach(async () => {
-    folder = await mkdtemp(join(tmpdir(), 'webhook-'));
-    backend = new LocalFolderBackend(folder);
-    state = new MemoryRecordingStateStore();
-    deletes = [];
-    egress = {
-      stopped: [],
-      startRoomCompositeEgress: async () => new EgressInfo({}),
-      stopEgress: async function (this: { stopped: string[] }, id: string) {
-        egress.stopped.push(id);
-        return new EgressInfo({ egressId: id, status: EgressStatus.EGRESS_COMPLETE });
-      },
-      listEgress: async () => [],
-    };
-  });
-  afterEach(async () => {
-    await backend.close();
-    await rm(folder, { recursive: true, force: true });
   });
 
-  it('finalizes an answered call whose worker died, keeping the transcript of its last snapshot', async () => {
-    // Prepare: the worker stored a progress snapshot with three turns, then died
-    const callId = 'RM_killed1';
-    const last = buildSnapshot({ callId, kind: 'progress', turns: 3, seq: 1_000 });
-    await persist(last);
-    const { finalizer } = finalizerFor({ CALL_RECORDING: 'false' });
-    const finishedAtMs = last.call.startedAtMs + 120_000;
+  it('room_finished: the creation time in seconds when LiveKit sends no milliseconds', async () => {
+    const body = eventJson('room_finished', { room: { sid: 'RM_secs', name: 'r', creationTime: 1_799_999_000n }, id: 'EV_s', createdAt: 1_800_000_000n });
+    expect((await messageOf(body)).facts.startedAtMs).toBe(1_799_999_000_000);
+  });
+
+  it('participant_left of the SIP participant: when the caller hung up, and why', async () => {
+    // Prepare: kind SIP, and (older servers) a standard participant recognised by its sip.* attributes
+    const byKind = eventJson('participant_left', {
+      room: { sid: 'RM_left', name: 'sip-room-1' },
+      participant: { identity: 'sip_+14155550100', kind: 3, disconnectReason: 1 },
+      id: 'EV_pl',
+      createdAt: 1_800_000_018n,
+    });
+    const byAttributes = eventJson('participant_left', {
+      room: { sid: 'RM_left' },
+      participant: { identity: 'caller', kind: 0, attributes: { 'sip.callStatus': 'hangup', 'sip.phoneNumber': '+14155550100' } },
+      id: 'EV_pl2',
+      createdAt: 1_800_000_018n,
+    });
     // Act
-    const result = await finalizer.roomFinished({ sid: callId, name: last.call.roomName, finishedAtMs });
+    const [a, b] = [await messageOf(byKind), await messageOf(byAttributes)];
     // Assess
-    expect(result).toBe('finalized');
-    const meta = await backend.read('metadata', callId);
-    expect(meta?.document).toMatchObject({ answered: true, status: 'completed', end_reason: FINALIZED_BY_WEBHOOK, duration: 120 });
-    expect(meta?.seq).toBe(finishedAtMs * 1000);
-    const transcript = await backend.read('transcription', callId);
-    expect((transcript?.document as { conversation: unknown[] }).conversation).toHaveLength(6);
+    expect(a.facts).toEqual({ ended: { source: 'participant_left', atMs: 1_800_000_018_000, reason: 'sip participant left: CLIENT_INITIATED' } });
+    expect(b.facts).toEqual({ ended: { source: 'participant_left', atMs: 1_800_000_018_000, reason: 'sip participant left: hangup' } });
   });
 
-  it('leaves a call the worker already ended as it is', async () => {
-    const callId = 'RM_done1';
-    const ended = buildSnapshot({ callId, kind: 'ended', turns: 1 });
-    await persist(ended);
-    const { finalizer } = finalizerFor({ CALL_RECORDING: 'false' });
-    await expect(finalizer.roomFinished({ sid: callId, name: 'r', finishedAtMs: Date.now() })).resolves.toBe('already_final');
-    expect((await backend.read('metadata', callId))?.seq).toBe(ended.seq);
+  it('knows every DisconnectReason by the name LiveKit gives it', () => {
+    DISCONNECT_REASONS.forEach((name, value) => {
+      const json = new ParticipantInfo({ disconnectReason: value }).toJson() as { disconnectReason?: string };
+      expect(json.disconnectReason ?? 'UNKNOWN_REASON').toBe(name);
+    });
+    expect((new ParticipantInfo({ kind: 3 }).toJson() as { kind?: string }).kind).toBe('SIP');
   });
 
-  it('finalizes a never-answered call as unanswered and discards its recording', async () => {
-    // Prepare: started with a recording, then the worker died while it was ringing
-    const callId = 'RM_ringing1';
-    const key = 'room/t_x/call_room_t_x.ogg';
-    const started = { ...buildSnapshot({ callId, kind: 'started', recordingKey: key }), conversation: undefined };
-    started.call = { ...started.call, answered: false, answeredAtMs: undefined };
-    await persist(started);
-    await state.put(callId, 'egress', { egressId: 'EG_5', key, bucket: 'recordings', startedAtMs: 1 });
-    const { finalizer } = finalizerFor();
-    // Act
-    const result = await finalizer.roomFinished({ sid: callId, name: started.call.roomName, finishedAtMs: started.call.startedAtMs + 40_000 });
-    // Assess
-    expect(result).toBe('finalized');
-    expect(egress.stopped).toEqual(['EG_5']);
-    expect(deletes).toEqual([`recordings/${key}`]);
-    const meta = (await backend.read('metadata', callId))?.document as Record<string, unknown>;
-    expect(meta).toMatchObject({ answered: false, status: 'failed', recording_status: 'discarded' });
-    expect(meta.recording_filename).toBeUndefined();
-    expect(await backend.read('transcription', callId)).toBeUndefined();
-  });
-
-  it('ignores rooms it has no record of', async () => {
-    const { finalizer } = finalizerFor();
-    await expect(finalizer.roomFinished({ sid: 'RM_unknown', name: 'x', finishedAtMs: 1 })).resolves.toBe('unknown_call');
-  });
-
-  it('records the egress result in the finalized record whichever webhook comes first', async () => {
-    for (const order of [['room', 'egress'], ['egress', 'room']] as const) {
-      // Prepare
-      const callId = `RM_order${order[0]}`;
-      const key = `room/t_${order[0]}/call.ogg`;
-      const last = buildSnapshot({ callId, kind: 'progress', turns: 2, recordingKey: key });
-      await persist(last);
-      await state.put(callId, 'egress', { egressId: `EG_${callId}`, key, bucket: 'recordings', startedAtMs: 1 });
-      const { finalizer } = finalizerFor();
-      const info = new EgressInfo({
-        egressId: `EG_${callId}`,
-        roomId: callId,
-        status: EgressStatus.EGRESS_COMPLETE,
-        fileResults: [{ filename: key, size: 2_048n, duration: 61_000_000_000n }],
-      });
+  it('maps every egress status 0..6 with LiveKit numbering, through the JSON LiveKit sends', async () => {
+    for (let value = 0; value <= 6; value++) {
+      // Prepare: the SDK's own name for the number
+      const name = EgressStatus[value] as string;
+      const body = eventJson('egress_updated', { egressInfo: { egressId: 'EG_1', roomId: 'RM_eg', status: value }, id: `EV_${value}`, createdAt: 1_800_000_000n });
       // Act
-      for (const step of order) {
-        if (step === 'room') await finalizer.roomFinished({ sid: callId, name: 'r', finishedAtMs: last.call.startedAtMs + 61_000 });
-        else await finalizer.egressEnded(info);
-      }
+      const message = await messageOf(body);
       // Assess
-      const meta = (await backend.read('metadata', callId))?.document as Record<string, unknown>;
-      expect(meta, order.join(' then ')).toMatchObject({
-        answered: true,
-        status: 'completed',
-        recording_status: 'complete',
-        recording_size_bytes: 2_048,
-        recording_duration: 61,
-        recording_filename: 'call.ogg',
-      });
-      expect(meta.end_time).not.toBeNull();
+      const status = message.facts.recording?.egress?.EG_1?.status;
+      expect(status, name).toBe(EGRESS_STATUSES[value]);
+      expect(`EGRESS_${status?.toUpperCase()}`).toBe(name);
+      expect(egressStatusOf(value)).toBe(status);
+      expect(egressStatusOf(name)).toBe(status);
     }
+    expect(EGRESS_STATUSES.indexOf('complete')).toBe(EgressStatus.EGRESS_COMPLETE);
+    expect(EGRESS_STATUSES.indexOf('limit_reached')).toBe(EgressStatus.EGRESS_LIMIT_REACHED);
+    expect(egressStatusOf(7)).toBeUndefined();
+  });
+
+  it('egress_ended: status, file key, size, duration (ns → ms) and error', async () => {
+    // Prepare
+    const key = 'sip-room-1/20261124T061838.120_RM_eg/call_sip-room-1_20261124T061838.120_RM_eg.ogg';
+    const ended = eventJson('egress_ended', {
+      egressInfo: new EgressInfo({
+        egressId: 'EG_done',
+        roomId: 'RM_eg',
+        roomName: 'sip-room-1',
+        status: EgressStatus.EGRESS_LIMIT_REACHED,
+        error: 'max duration reached',
+        updatedAt: 1_800_000_061_500_000_000n,
+        fileResults: [{ filename: key, size: 98_765n, duration: 61_250_000_000n, location: `s3://recordings/${key}` }],
+      }),
+      id: 'EV_end',
+      createdAt: 1_800_000_062n,
+    });
+    // Act
+    const message = await messageOf(ended);
+    // Assess
+    expect(message.callId).toBe('RM_eg');
+    expect(message.writer).toBe('webhook:EV_end');
+    expect(message.facts).toEqual({
+      recording: { egress: { EG_done: { status: 'limit_reached', atMs: 1_800_000_061_500, key, error: 'max duration reached', sizeBytes: 98_765, durationMs: 61_250 } } },
+    });
+  });
+
+  it('egress_started: the key and bucket the egress was asked for, no size yet', async () => {
+    const started = eventJson('egress_started', {
+      egressInfo: {
+        egressId: 'EG_new',
+        roomId: 'RM_eg',
+        status: EgressStatus.EGRESS_STARTING,
+        request: { case: 'roomComposite', value: { roomName: 'sip-room-1', fileOutputs: [{ filepath: 'a/b/call.ogg', output: { case: 's3', value: { bucket: 'recordings' } } }] } },
+      },
+      id: 'EV_start',
+      createdAt: 1_800_000_001n,
+    });
+    const message = await messageOf(started);
+    expect(message.facts.recording?.egress?.EG_new).toEqual({ status: 'starting', atMs: 1_800_000_001_000, key: 'a/b/call.ogg', bucket: 'recordings' });
+  });
+
+  it('names an event without id by its body, so a retry of it is still one writer', () => {
+    const event = { event: 'room_finished', room: { sid: 'RM_noid', name: 'r' }, createdAt: 1_800_000_000 };
+    const a = webhookFacts(event, { nowMs: NOW, bodyHash: 'abc123' });
+    const b = webhookFacts(event, { nowMs: NOW + 5, bodyHash: 'abc123' });
+    expect(a).toEqual(b);
+    expect(a.kind === 'facts' && a.message.writer).toMatch(/^webhook:[0-9a-f]{40}$/);
   });
 });
