@@ -57,3 +57,21 @@ export interface RenderedDocuments {
   metadata?: MetadataDocument;
   transcription?: TranscriptionDocument;
 }
+
+/**
+ * One line of a call list: what storage indexes for queries, derived from the record when it is
+ * written (functions/domain/render.ts, summarize). Only calls an agent reported have one.
+ */
+export interface CallSummary {
+  callId: string;
+  roomName: string;
+  startedAtMs: number;
+  direction: 'inbound' | 'outbound';
+  agentNumber?: string;
+  userNumber?: string;
+  /** Until the end; absent while the call is in progress. */
+  durationMs?: number;
+  answered: boolean;
+  status: string;
+  hasRecording: boolean;
+}

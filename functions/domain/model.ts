@@ -1,7 +1,7 @@
 /** The record model storage works with: the merge rules and renderers, bound to TIMEZONE. */
 import type { RecordModel } from '../storage/backend.ts';
 import { isFinal, mergeStates, sameState } from './merge.ts';
-import { chooseFolder, renderDocuments } from './render.ts';
+import { chooseFolder, renderDocuments, summarize } from './render.ts';
 
 export function recordModel(timezone: string): RecordModel {
   return {
@@ -10,5 +10,6 @@ export function recordModel(timezone: string): RecordModel {
     chooseFolder: (state) => chooseFolder(state, timezone),
     render: (state, folder, kinds) => renderDocuments(state, folder, kinds, timezone),
     isFinal,
+    summarize,
   };
 }

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { DateTime } from 'luxon';
 import type { ConversationItem, EgressFact } from '../contract/facts.ts';
-import type { CallState, DocumentKind, MetadataDocument, RenderedDocuments, TranscriptionDocument } from '../contract/record.ts';
+import type { CallState, CallSummary, DocumentKind, MetadataDocument, RenderedDocuments, TranscriptionDocument } from '../contract/record.ts';
 import { CALL_STATUS, callStatusForEgress, isUnansweredStatus, TERMINAL_EGRESS_STATUSES, UNANSWERED, type RecordingStatus } from '../contract/vocabulary.ts';
 import { egressProgress, isAnswered, isFinal } from './merge.ts';
 
@@ -199,4 +199,24 @@ export function renderDocuments(state: CallState, folder: string, kinds: readonl
     if (transcription) documents.transcription = transcription;
   }
   return documents;
+}
+
+/** The call's line in a list (what storage indexes for queries); undefined until an agent reported the call. */
+export function summarize(state: CallState): CallSummary | undefined {
+  if (!isAgentCall(state) || state.roomName === undefined || state.startedAtMs === undefined || state.direction === undefined) return undefined;
+  const answered = isAnswered(state);
+  const endedAtMs = isFinal(state) ? (state.ended?.atMs ?? state.outcome?.atMs) : undefined;
+  const egress = mainEgress(state);
+  return {
+    callId: state.callId,
+    roomName: state.roomName,
+    startedAtMs: state.startedAtMs,
+    direction: state.direction.value,
+    ...(state.agentNumber ? { agentNumber: state.agentNumber.value } : {}),
+    ...(state.userNumber ? { userNumber: state.userNumber.value } : {}),
+    ...(endedAtMs === undefined ? {} : { durationMs: Math.max(0, endedAtMs - state.startedAtMs) }),
+    answered,
+    status: callStatus(state),
+    hasRecording: answered && !isDiscarded(state) && egress !== undefined && egress.status !== 'failed',
+  };
 }

@@ -17,8 +17,8 @@
  *
  * Storage knows nothing of the merge rules: the domain hands them in as a RecordModel.
  */
-import type { CallState, DocumentKind, RenderedDocuments } from '../contract/record.ts';
-import { BackendUnavailableError } from './errors.ts';
+import type { CallState, CallSummary, DocumentKind, RenderedDocuments } from '../contract/record.ts';
+import { BackendUnavailableError, InvalidQueryError } from './errors.ts';
 
 /** The merge rules and renderers, supplied by functions/domain/model.ts. */
 export interface RecordModel {
@@ -28,6 +28,73 @@ export interface RecordModel {
   chooseFolder(state: CallState): string | undefined;
   render(state: CallState, folder: string, kinds: readonly DocumentKind[]): RenderedDocuments;
   isFinal(state: CallState): boolean;
+  /** The call's line in a list; undefined for records no agent reported (they are never listed). */
+  summarize(state: CallState): CallSummary | undefined;
+}
+
+/** Which calls a query wants. Every field is optional; times are the call's start. */
+export interface CallFilter {
+  /** Start at or after (ms). */
+  sinceMs?: number;
+  /** Start before (ms). */
+  untilMs?: number;
+  /** Exact room name. */
+  room?: string;
+  /** Exact phone number, the caller's or the agent's. */
+  number?: string;
+  direction?: 'inbound' | 'outbound';
+  answered?: boolean;
+  status?: string;
+}
+
+export interface CallQuery extends CallFilter {
+  /** Page size (1-1000). */
+  limit: number;
+  /** From the previous page: continue after its last call. */
+  cursor?: string;
+}
+
+export interface CallPage {
+  /** Newest start first; ties by call id, descending. */
+  calls: CallSummary[];
+  /** Present when more calls may follow. */
+  cursor?: string;
+}
+
+/** Keyset position of a page: the last call's start and id. Opaque to callers. */
+export function encodeCursor(last: Pick<CallSummary, 'startedAtMs' | 'callId'>): string {
+  return Buffer.from(JSON.stringify([last.startedAtMs, last.callId]), 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string | undefined): { startedAtMs: number; callId: string } | undefined {
+  if (!cursor) return undefined;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(value) && typeof value[0] === 'number' && Number.isSafeInteger(value[0]) && typeof value[1] === 'string' && value[1].length <= 128) {
+      return { startedAtMs: value[0], callId: value[1] };
+    }
+  } catch {
+    // fall through: a cursor we did not make
+  }
+  throw new InvalidQueryError('the cursor is not one this store returned');
+}
+
+/** True when `call` passes `filter` (backends that cannot filter natively apply it after reading). */
+export function matchesFilter(call: CallSummary, filter: CallFilter): boolean {
+  return (
+    (filter.sinceMs === undefined || call.startedAtMs >= filter.sinceMs) &&
+    (filter.untilMs === undefined || call.startedAtMs < filter.untilMs) &&
+    (filter.room === undefined || call.roomName === filter.room) &&
+    (filter.number === undefined || call.userNumber === filter.number || call.agentNumber === filter.number) &&
+    (filter.direction === undefined || call.direction === filter.direction) &&
+    (filter.answered === undefined || call.answered === filter.answered) &&
+    (filter.status === undefined || call.status === filter.status)
+  );
+}
+
+/** Newest first, ties by call id descending: the order of every page. */
+export function newestFirst(a: Pick<CallSummary, 'startedAtMs' | 'callId'>, b: Pick<CallSummary, 'startedAtMs' | 'callId'>): number {
+  return b.startedAtMs - a.startedAtMs || (a.callId < b.callId ? 1 : a.callId > b.callId ? -1 : 0);
 }
 
 /** What one batch says about one call. */
@@ -75,6 +142,8 @@ export interface StorageBackend {
   read(callId: string): Promise<StoredCall | undefined>;
   /** Calls without an outcome whose last fact is older than `quietSinceMs`, oldest first. */
   openCalls(quietSinceMs: number, limit: number): Promise<OpenCall[]>;
+  /** A page of calls an agent reported, newest first, filtered natively where the store can. */
+  queryCalls(query: CallQuery): Promise<CallPage>;
   close(): Promise<void>;
 }
 
@@ -98,6 +167,8 @@ export interface RowWrite {
   soleWriter: string | null;
   /** That writer's sequence (0 when there are several). */
   writerSeq: number;
+  /** What queries index; undefined while no agent reported the call (then it is not listed). */
+  summary: CallSummary | undefined;
 }
 
 export type FastResult = 'applied' | 'duplicate' | 'conflict';
@@ -136,6 +207,10 @@ export abstract class MergingBackend implements StorageBackend {
 
   abstract read(callId: string): Promise<StoredCall | undefined>;
   abstract openCalls(quietSinceMs: number, limit: number): Promise<OpenCall[]>;
+  // TEMPORARY while the backends gain their native queries; becomes abstract.
+  queryCalls(_query: CallQuery): Promise<CallPage> {
+    return Promise.reject(new InvalidQueryError(`${this.name}: listing calls is not available yet`));
+  }
   abstract close(): Promise<void>;
   /** Where a call's record lives, for outcomes and logs. */
   protected abstract locate(callId: string, folder: string): string;
@@ -155,6 +230,7 @@ export abstract class MergingBackend implements StorageBackend {
       final: this.model.isFinal(state),
       soleWriter: sole ? sole[0] : null,
       writerSeq: sole ? sole[1] : 0,
+      summary: this.model.summarize(state),
     };
   }
 

@@ -35,3 +35,10 @@ export function classifyDriverError(backend: string, action: string, cause: unkn
     (cause instanceof Error && /connect|ECONNREFUSED|Connection is closed|socket|timed? ?out|terminat/i.test(cause.message));
   return new StorageError(`${backend}: ${action} failed`, { backend, retryable: transient, cause });
 }
+
+/** A query the store cannot answer as asked (a bad cursor or limit). Not retryable. */
+export class InvalidQueryError extends StorageError {
+  constructor(message: string) {
+    super(message, { backend: 'query', retryable: false });
+  }
+}

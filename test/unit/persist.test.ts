@@ -9,7 +9,7 @@ import { MESSAGE_VERSION, type FactMessage } from '../../functions/contract/fact
 import type { CallState } from '../../functions/contract/record.ts';
 import { mergeStates, stateOf } from '../../functions/domain/merge.ts';
 import { commandsFor, deltasOf, locationPlan, persistFacts, type PersistFlags } from '../../functions/domain/persist.ts';
-import type { CallDelta, MergeOutcome, OpenCall, StorageBackend, StoredCall } from '../../functions/storage/backend.ts';
+import type { CallDelta, CallPage, MergeOutcome, OpenCall, StorageBackend, StoredCall } from '../../functions/storage/backend.ts';
 import { BackendUnavailableError } from '../../functions/storage/errors.ts';
 
 const START = Date.UTC(2026, 10, 23, 19, 18, 38, 120);
@@ -44,6 +44,10 @@ class MemoryStore implements StorageBackend {
 
   constructor(name: string) {
     this.name = name;
+  }
+
+  async queryCalls(): Promise<CallPage> {
+    return { calls: [] };
   }
 
   async merge(deltas: readonly CallDelta[]): Promise<MergeOutcome[]> {

@@ -39,6 +39,7 @@ class Stand {
       name: 'stand-in',
       merge: async () => [],
       read: async () => undefined,
+      queryCalls: async () => ({ calls: [] }),
       openCalls: async (quietSinceMs, limit) => {
         this.asked.push({ quietSinceMs, limit });
         if (this.storageDown) throw new Error('connection refused');
