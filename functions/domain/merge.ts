@@ -186,9 +186,15 @@ export function mergeStates(a: CallState, b: CallState): CallState {
 
 /** The record that holds exactly one message's facts. */
 export function stateOf(message: Pick<FactMessage, 'callId' | 'writer' | 'seq' | 'sentAtMs' | 'facts'>): CallState {
-  const facts = structuredClone(message.facts);
-  if (facts.conversation) facts.conversation = mergeConversations(facts.conversation, undefined);
-  return compact<CallState>({ ...facts, callId: message.callId, writers: { [message.writer]: message.seq }, lastFactAtMs: message.sentAtMs });
+  // A shallow copy is enough: nothing here or in mergeStates mutates a fact in place.
+  const { conversation, ...facts } = message.facts;
+  return compact<CallState>({
+    ...facts,
+    ...(conversation ? { conversation: mergeConversations(conversation, undefined) } : {}),
+    callId: message.callId,
+    writers: { [message.writer]: message.seq },
+    lastFactAtMs: message.sentAtMs,
+  });
 }
 
 /** The merge of many records (at least one). */

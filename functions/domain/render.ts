@@ -24,8 +24,43 @@ function zoneOf(timezone: string): string {
   return timezone === 'system' ? 'local' : timezone;
 }
 
+const HOUR_MS = 3_600_000;
+/** Years 0000-9999: the range where the fast path's ISO text matches luxon's. */
+const FAST_RANGE_MS = 253_402_300_799_999;
+/** Zone offsets per (zone, hour): every stored time is formatted, and luxon's offset lookup is the costly part. */
+const offsets = new Map<string, number>();
+
+/** The zone's UTC offset in minutes at `epochMs`, cached per whole hour without a transition. */
+function offsetMinutes(epochMs: number, zone: string): number {
+  const hour = Math.floor(epochMs / HOUR_MS);
+  const key = `${zone}\u0000${hour}`;
+  const cached = offsets.get(key);
+  if (cached !== undefined) return cached;
+  const start = DateTime.fromMillis(hour * HOUR_MS, { zone }).offset;
+  const end = DateTime.fromMillis(hour * HOUR_MS + HOUR_MS - 1, { zone }).offset;
+  // An hour holding a transition (some zones shift at :30) is never cached.
+  if (start !== end) return DateTime.fromMillis(epochMs, { zone }).offset;
+  if (offsets.size > 10_000) offsets.clear();
+  offsets.set(key, start);
+  return start;
+}
+
+/** `YYYY-MM-DDTHH:mm:ss.SSS` of the wall clock in the zone, and the offset as `+05:30` (or `Z`). */
+function wallClock(epochMs: number, timezone: string): { wall: string; offset: string } | undefined {
+  if (epochMs < 0 || epochMs > FAST_RANGE_MS) return undefined;
+  const minutes = offsetMinutes(epochMs, zoneOf(timezone));
+  const wall = new Date(epochMs + minutes * 60_000).toISOString().slice(0, 23);
+  // luxon (whose output this matches) writes `Z` for its fixed UTC zone, named `UTC` or `GMT`.
+  if (minutes === 0 && /^(utc|gmt)$/i.test(timezone)) return { wall, offset: 'Z' };
+  const abs = Math.abs(minutes);
+  const offset = `${minutes < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+  return { wall, offset };
+}
+
 /** ISO 8601 with the zone's offset, e.g. 2026-11-24T00:48:38.120+05:30. */
 export function formatTime(epochMs: number, timezone: string): string {
+  const fast = wallClock(epochMs, timezone);
+  if (fast) return `${fast.wall}${fast.offset}`;
   return DateTime.fromMillis(epochMs, { zone: zoneOf(timezone) }).toISO({ includeOffset: true, suppressMilliseconds: false }) ?? new Date(epochMs).toISOString();
 }
 
@@ -66,7 +101,10 @@ export function callIdInFolder(callId: string): string {
 
 /** The folder timestamp: start in TIMEZONE to the millisecond, then the call id. */
 export function callTimestamp(startedAtMs: number, timezone: string, callId: string): string {
-  const time = DateTime.fromMillis(startedAtMs, { zone: zoneOf(timezone) }).toFormat("yyyyLLdd'T'HHmmss.SSS");
+  const fast = wallClock(startedAtMs, timezone);
+  const time = fast
+    ? `${fast.wall.slice(0, 4)}${fast.wall.slice(5, 7)}${fast.wall.slice(8, 10)}T${fast.wall.slice(11, 13)}${fast.wall.slice(14, 16)}${fast.wall.slice(17, 23)}`
+    : DateTime.fromMillis(startedAtMs, { zone: zoneOf(timezone) }).toFormat("yyyyLLdd'T'HHmmss.SSS");
   return `${time}_${callIdInFolder(callId)}`;
 }
 

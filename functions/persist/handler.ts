@@ -65,11 +65,17 @@ export async function persistBatch(event: SQSEvent, context: Context): Promise<S
       const outcomes = await pipelineFor(config).persist(valid.map((v) => v.message));
       for (const { record, message } of valid) {
         const outcome = outcomes.get(message.callId);
-        const fields = { messageId: record.messageId, callId: message.callId, writer: message.writer, seq: message.seq, kind: message.kind };
         if (outcome?.error !== undefined) {
-          logger.error('message not persisted; returned to queue', { ...fields, error: outcome.error as Error });
+          logger.error('message not persisted; returned to queue', { messageId: record.messageId, callId: message.callId, writer: message.writer, seq: message.seq, kind: message.kind, error: outcome.error as Error });
           failures.set(record.messageId, outcome.error);
-        } else logger.info('message persisted', { ...fields, stored: outcome?.locations });
+        }
+      }
+      // One line per batch at INFO; per-message detail only when debugging (it costs as much as a write's CPU).
+      logger.info('batch persisted', { messages: valid.length, calls: outcomes.size, returned: failures.size });
+      if (logger.getLevelName() === 'DEBUG') {
+        for (const { record, message } of valid) {
+          logger.debug('message persisted', { messageId: record.messageId, callId: message.callId, writer: message.writer, seq: message.seq, kind: message.kind, stored: outcomes.get(message.callId)?.locations });
+        }
       }
     } catch (error) {
       // The backends could not even be opened (e.g. a bad location): every valid record retries.
