@@ -1,11 +1,16 @@
 /**
- * Redis backend: one hash per call and three sorted sets that index it.
+ * Redis backend: one hash per call and sorted sets that index it.
  * - `calldata:call:<callId>`: HASH { version, sole_writer, writer_seq, folder, final,
- *   last_fact_ms, room, start_ms, state, metadata, transcription } — the merged record (`state`)
- *   and the rendered documents as JSON text, the folder, a version for compare-and-swap and the
- *   sole writer for the one-round-trip fast path. `room` / `start_ms` are absent until known.
- * - `calldata:room:<roomName>`: ZSET of the room's call ids scored by start time (ms);
- * - `calldata:time`: ZSET of every call id scored by start time;
+ *   last_fact_ms, room, start_ms, state, summary, user_number, agent_number, metadata,
+ *   transcription } — the merged record (`state`) and the rendered documents as JSON text, the
+ *   folder, a version for compare-and-swap and the sole writer for the one-round-trip fast path.
+ *   `room` / `start_ms` are absent until known. `summary` is the call's line in a list (compact
+ *   JSON), present once an agent reported the call ("listed"); `user_number` / `agent_number` are
+ *   the numbers the call is indexed under, kept so a write can leave a number it no longer has.
+ * - `calldata:time`: ZSET of the listed call ids scored by start time (ms);
+ * - `calldata:room:<roomName>`: ZSET of the room's listed call ids scored by start time;
+ * - `calldata:number:<number>`: ZSET of the listed call ids with that caller or agent number,
+ *   scored by start time;
  * - `calldata:open`: ZSET of the call ids not final, scored by their last fact (the sweeper's list).
  *
  * Both guarded writes are Lua scripts (sent as EVALSHA), so the guard, the hash and the indexes
@@ -13,16 +18,41 @@
  * The scripts touch keys of different hash slots, so this needs a standalone Redis (or a single
  * shard), as before.
  *
- * Keys are binary-safe: untrusted room names go into keys verbatim, and the `call:` / `room:`
- * prefixes keep the key families apart whatever a name contains. Call ids and writer ids are
- * restricted to a safe alphabet by the contract. Room names may hold unpaired UTF-16
- * surrogates, which UTF-8 cannot carry, so room keys and the `room` field are WTF-8 (see wtf8()).
+ * Listing calls (queryCalls), newest first by (start, call id), both descending: the narrowest
+ * index the filter allows is read backwards (a room's set, else a number's set, else the time
+ * set) with ZREVRANGEBYSCORE, bounded by the time window and the cursor; then one pipeline reads
+ * the candidates' `summary` fields and the rest of the filter is applied to them. Calls sharing a
+ * start come in descending call id order (a sorted set orders equal scores by member bytes, and
+ * call ids are ASCII), so the (start, call id) cursor resumes exactly. How it scales: the time
+ * window, room and number are range reads on an index, O(log N + page) and usually two round
+ * trips per page; direction / answered / status (and a number together with a room) are checked
+ * after reading, so such a page scans the index range until it fills — batches sized from the
+ * share that matched so far, at most MAX_SCANNED entries per page, after which the page is
+ * returned short with a cursor to continue from (a short page is not the end; no cursor is).
+ *
+ * Keys are binary-safe: untrusted room names and numbers go into keys verbatim, and the `call:` /
+ * `room:` / `number:` prefixes keep the key families apart whatever a name contains. Call ids
+ * and writer ids are restricted to a safe alphabet by the contract. Room names and numbers may
+ * hold unpaired UTF-16 surrogates, which UTF-8 cannot carry, so their keys and the `room`,
+ * `user_number` and `agent_number` fields are WTF-8 (see wtf8()).
  */
 import { Redis, type ChainableCommander } from 'ioredis';
-import type { CallState, DocumentKind, RenderedDocuments } from '../contract/record.ts';
+import type { CallState, CallSummary, DocumentKind, RenderedDocuments } from '../contract/record.ts';
 import { redactUrl } from '../shared/redact.ts';
-import { MergingBackend, type BackendOptions, type FastResult, type OpenCall, type RowWrite, type StoredCall } from './backend.ts';
-import { BackendUnavailableError, classifyDriverError, LocationError, StorageError } from './errors.ts';
+import {
+  decodeCursor,
+  encodeCursor,
+  matchesFilter,
+  MergingBackend,
+  type BackendOptions,
+  type CallPage,
+  type CallQuery,
+  type FastResult,
+  type OpenCall,
+  type RowWrite,
+  type StoredCall,
+} from './backend.ts';
+import { BackendUnavailableError, classifyDriverError, InvalidQueryError, LocationError, StorageError } from './errors.ts';
 
 const BACKEND = 'redis';
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -33,6 +63,15 @@ export const CALL_KEY_PREFIX = 'calldata:call:';
 export const ROOM_KEY_PREFIX = 'calldata:room:';
 export const OPEN_KEY = 'calldata:open';
 export const TIME_KEY = 'calldata:time';
+export const NUMBER_KEY_PREFIX = 'calldata:number:';
+
+/** Largest page a query may ask for. */
+const MAX_LIMIT = 1_000;
+/** Index entries one page may read while a filter the index cannot apply keeps rejecting them. */
+const MAX_SCANNED = 20_000;
+/** Index entries read at once while filtering after reading. */
+const MIN_BATCH = 100;
+const MAX_BATCH = 5_000;
 
 /**
  * Text as WTF-8: exactly its UTF-8 bytes when well formed; an unpaired surrogate becomes the
@@ -84,19 +123,29 @@ export function roomKey(roomName: string): Buffer {
   return Buffer.concat([Buffer.from(ROOM_KEY_PREFIX), wtf8(roomName)]);
 }
 
+export function numberKey(number: string): Buffer {
+  return Buffer.concat([Buffer.from(NUMBER_KEY_PREFIX), wtf8(number)]);
+}
+
 /**
  * The write both scripts share, after their guard has set `version`.
  * KEYS: 1 call hash, 2 open zset, 3 time zset, 4 room zset of ARGV[7] (untouched while the room is unknown).
  * ARGV: 1 call id, 2 sole writer ('' when several), 3 writer seq, 4 folder, 5 final ('1' / '0'),
  *       6 last fact ms, 7 room ('' = unknown), 8 start ms ('' = unknown), 9 state JSON,
- *       10 expected version (compare-and-swap only; '' = absent), then pairs of document field
- *       and JSON ('' = none) for the documents this location stores.
- * A room name is never empty (the contract), so '' is free to mean unknown. The record's room
- * can change (the merge keeps the smallest name reported): the call then leaves the old room's
- * set, whose key is built here from the stored name (not declared in KEYS: fine on a standalone server).
+ *       10 expected version (compare-and-swap only; '' = absent), 11 summary JSON ('' = not
+ *       listed), 12 caller number and 13 agent number to index the call under ('' = none; always
+ *       '' when not listed), then pairs of document field and JSON ('' = none) for the documents
+ *       this location stores.
+ * A room name is never empty (the contract), so '' is free to mean unknown; an empty number is
+ * never indexed. A listed call always has a room and a start (the summary holds both, equal to
+ * ARGV[7] / ARGV[8]), and is in the time set, its room's set and its numbers' sets; a call that
+ * is not listed is in none of them. The record's room can change (the merge keeps the smallest
+ * name reported), and so can its numbers: the call then leaves the old room's or number's set,
+ * whose key is built here from the stored name (not declared in KEYS: fine on a standalone server).
  */
 const WRITE_LUA = `
 local previous_room = redis.call('HGET', KEYS[1], 'room')
+local previous_numbers = redis.call('HMGET', KEYS[1], 'user_number', 'agent_number')
 redis.call('HSET', KEYS[1], 'version', string.format('%d', version), 'sole_writer', ARGV[2], 'writer_seq', ARGV[3],
   'folder', ARGV[4], 'final', ARGV[5], 'last_fact_ms', ARGV[6], 'state', ARGV[9])
 local function put(field, value)
@@ -104,11 +153,23 @@ local function put(field, value)
 end
 put('room', ARGV[7])
 put('start_ms', ARGV[8])
-for i = 11, #ARGV, 2 do put(ARGV[i], ARGV[i + 1]) end
+put('summary', ARGV[11])
+put('user_number', ARGV[12])
+put('agent_number', ARGV[13])
+for i = 14, #ARGV, 2 do put(ARGV[i], ARGV[i + 1]) end
 if previous_room and previous_room ~= ARGV[7] then redis.call('ZREM', '${ROOM_KEY_PREFIX}' .. previous_room, ARGV[1]) end
-if ARGV[8] ~= '' then
+for i = 1, 2 do
+  local number = previous_numbers[i]
+  if number and number ~= ARGV[12] and number ~= ARGV[13] then redis.call('ZREM', '${NUMBER_KEY_PREFIX}' .. number, ARGV[1]) end
+end
+if ARGV[11] ~= '' then
   redis.call('ZADD', KEYS[3], ARGV[8], ARGV[1])
-  if ARGV[7] ~= '' then redis.call('ZADD', KEYS[4], ARGV[8], ARGV[1]) end
+  redis.call('ZADD', KEYS[4], ARGV[8], ARGV[1])
+  if ARGV[12] ~= '' then redis.call('ZADD', '${NUMBER_KEY_PREFIX}' .. ARGV[12], ARGV[8], ARGV[1]) end
+  if ARGV[13] ~= '' and ARGV[13] ~= ARGV[12] then redis.call('ZADD', '${NUMBER_KEY_PREFIX}' .. ARGV[13], ARGV[8], ARGV[1]) end
+else
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  if ARGV[7] ~= '' then redis.call('ZREM', KEYS[4], ARGV[1]) end
 end
 if ARGV[5] == '1' then redis.call('ZREM', KEYS[2], ARGV[1]) else redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1]) end
 return 1
@@ -281,6 +342,8 @@ export class RedisBackend extends MergingBackend {
       const document = row.documents[kind];
       return [kind, document === undefined ? '' : JSON.stringify(document)];
     });
+    const summary = row.summary;
+    const indexed = (number: string | undefined): ScriptArg => (summary && number ? wtf8(number) : '');
     return [
       callKey(row.callId),
       OPEN_KEY,
@@ -298,6 +361,10 @@ export class RedisBackend extends MergingBackend {
       // JSON.stringify escapes unpaired surrogates, so the text survives UTF-8 exactly.
       JSON.stringify(row.state),
       expected === undefined ? '' : String(expected),
+      // Compact JSON; like the state, it escapes unpaired surrogates.
+      summary ? JSON.stringify(summary) : '',
+      indexed(summary?.userNumber),
+      indexed(summary?.agentNumber),
       ...documents,
     ];
   }
@@ -362,6 +429,112 @@ export class RedisBackend extends MergingBackend {
       const room = rooms[i];
       return room instanceof Buffer ? { ...call, roomName: fromWtf8(room) } : call;
     });
+  }
+
+  /** See the file comment for which index a filter reads and how that scales. */
+  override async queryCalls(query: CallQuery): Promise<CallPage> {
+    const { limit } = query;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new InvalidQueryError(`limit must be an integer from 1 to ${MAX_LIMIT}`);
+    for (const [field, value] of [['sinceMs', query.sinceMs], ['untilMs', query.untilMs]] as const) {
+      if (value !== undefined && !Number.isSafeInteger(value)) throw new InvalidQueryError(`${field} must be a whole number of milliseconds`);
+    }
+    const cursor = decodeCursor(query.cursor);
+
+    // The narrowest index; whatever of the filter it does not apply is checked after reading.
+    // '' is never indexed (no room is empty; an empty number is not indexed): the time set then.
+    const key: string | Buffer = query.room ? roomKey(query.room) : query.number ? numberKey(query.number) : TIME_KEY;
+    const filteredAfter =
+      query.direction !== undefined ||
+      query.answered !== undefined ||
+      query.status !== undefined ||
+      query.room === '' ||
+      query.number === '' ||
+      (query.room !== undefined && query.number !== undefined);
+
+    // Read backwards from `max` (inclusive, or exclusive with '(') down to `min`, skipping
+    // `offset` entries; only entries strictly after `position` in page order are new.
+    const min = query.sinceMs === undefined ? '-inf' : String(query.sinceMs);
+    let max = query.untilMs === undefined ? '+inf' : `(${query.untilMs}`;
+    let maxScore: number | undefined;
+    if (cursor && (query.untilMs === undefined || cursor.startedAtMs < query.untilMs)) {
+      max = String(cursor.startedAtMs);
+      maxScore = cursor.startedAtMs;
+    }
+    let offset = 0;
+    let position: { score: number; callId: string } | undefined = cursor ? { score: cursor.startedAtMs, callId: cursor.callId } : undefined;
+    const isNew = (score: number, callId: string) => !position || score < position.score || (score === position.score && callId < position.callId);
+
+    const calls: CallSummary[] = [];
+    let scanned = 0;
+    let matched = 0;
+    for (;;) {
+      // Without a filter to apply after reading every entry is a call of the page: one more
+      // than the page needs tells whether another page follows.
+      const wanted = limit - calls.length;
+      const share = scanned === 0 ? 0.25 : Math.max(matched / scanned, 0.01);
+      // Right after a cursor the first entry read is usually the cursor's own call: one more.
+      const skipped = scanned === 0 && cursor ? 1 : 0;
+      const count = filteredAfter ? Math.min(MAX_BATCH, MAX_SCANNED - scanned, Math.max(MIN_BATCH, Math.ceil((wanted / share) * 1.2))) : wanted + 1 + skipped;
+      let flat: string[];
+      try {
+        const client = await this.connected();
+        flat = await client.zrevrangebyscore(key, max, min, 'WITHSCORES', 'LIMIT', offset, count);
+      } catch (error) {
+        throw classify('list calls', error);
+      }
+      const entries: { callId: string; score: number }[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) entries.push({ callId: flat[i] as string, score: Number(flat[i + 1]) });
+      const exhausted = entries.length < count;
+
+      // The entries this round examines: without a filter after reading, only as many as the page needs.
+      const fresh = entries.filter((entry) => isNew(entry.score, entry.callId));
+      const examined = filteredAfter ? fresh : fresh.slice(0, wanted);
+      const texts = await this.pipelined('list calls', examined.length, (pipeline) => {
+        for (const entry of examined) pipeline.hget(callKey(entry.callId), 'summary');
+      });
+      let full = false;
+      let consumed = 0;
+      let k = 0;
+      let last: { score: number; callId: string } | undefined;
+      for (const entry of entries) {
+        if (isNew(entry.score, entry.callId)) {
+          if (k === examined.length) break;
+          const text = texts[k++];
+          last = entry;
+          scanned++;
+          // A call removed since the index was read has no summary: skipped.
+          if (typeof text === 'string') {
+            const summary = JSON.parse(text) as CallSummary;
+            if (matchesFilter(summary, query)) {
+              matched++;
+              calls.push(summary);
+            }
+          }
+        }
+        consumed++;
+        if (calls.length === limit) {
+          full = true;
+          break;
+        }
+      }
+      if (last) position = last;
+      const more = !exhausted || consumed < entries.length;
+      if (full) return { calls, ...(more ? { cursor: encodeCursor(calls[calls.length - 1] as CallSummary) } : {}) };
+      if (!more) return { calls };
+      if (scanned >= MAX_SCANNED && position) {
+        // Enough work for one request: the caller continues from the last entry read.
+        return { calls, cursor: encodeCursor({ startedAtMs: position.score, callId: position.callId }) };
+      }
+      // Continue right after the last entry consumed: from its score, past the entries with that
+      // score consumed already (the first ones at that score, as they come in member order).
+      const lastConsumed = entries[consumed - 1];
+      if (!lastConsumed) break;
+      const atLast = entries.slice(0, consumed).filter((entry) => entry.score === lastConsumed.score).length;
+      offset = maxScore === lastConsumed.score ? offset + atLast : atLast;
+      max = String(lastConsumed.score);
+      maxScore = lastConsumed.score;
+    }
+    return { calls };
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,9 @@
  * Redis backend against the real server. Everything runs in a database number of its own, and
  * every call this file writes is removed afterwards (its hash and its index entries), so nothing
  * clashes with other test files, and concurrent runs of this file only ever add entries that
- * carry fresh call ids.
+ * carry fresh call ids. The query conformance suite needs a key space holding only its own
+ * calls: it gets a second database, emptied before and after it (so two runs of this file at
+ * once would disturb each other's query suite).
  */
 import { randomUUID } from 'node:crypto';
 import { Pipeline, Redis } from 'ioredis';
@@ -10,23 +12,27 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FactMessage } from '../../functions/contract/facts.ts';
 import { stateOf } from '../../functions/domain/merge.ts';
 import { deltasOf } from '../../functions/domain/persist.ts';
-import type { BackendOptions } from '../../functions/storage/backend.ts';
-import { LocationError, StorageError } from '../../functions/storage/errors.ts';
-import { CALL_KEY_PREFIX, callKey, OPEN_KEY, RedisBackend, ROOM_KEY_PREFIX, roomKey, TIME_KEY } from '../../functions/storage/redis.ts';
+import { summarize } from '../../functions/domain/render.ts';
+import { newestFirst, type BackendOptions } from '../../functions/storage/backend.ts';
+import { InvalidQueryError, LocationError, StorageError } from '../../functions/storage/errors.ts';
+import { CALL_KEY_PREFIX, callKey, NUMBER_KEY_PREFIX, numberKey, OPEN_KEY, RedisBackend, ROOM_KEY_PREFIX, roomKey, TIME_KEY } from '../../functions/storage/redis.ts';
 import { BOTH, describeBackendConformance, MODEL, workerMessage } from '../support/backend-conformance.ts';
+import { describeQueryConformance } from '../support/query-conformance.ts';
 import { requireServer, SERVERS } from '../support/servers.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
 
 /** This file's database (bench/persist.ts flushes 15; other tests use 0). */
 const DB = 11;
+/** The query conformance suite's database, emptied before and after it. */
+const QUERY_DB = 12;
 const START = Date.UTC(2026, 10, 23, 19, 18, 38, 120);
 
 /** Call ids this file wrote, removed in afterAll. */
 const written = new Set<string>();
 
-function inDb(url: string): string {
+function inDb(url: string, db = DB): string {
   const withDb = new URL(url);
-  withDb.pathname = `/${DB}`;
+  withDb.pathname = `/${db}`;
   return withDb.toString();
 }
 
@@ -61,15 +67,39 @@ beforeAll(async () => {
 afterAll(async () => {
   if (!inspector) return;
   const ids = [...written];
-  const rooms = await Promise.all(ids.map((id) => inspector.hgetBuffer(callKey(id), 'room')));
+  const fields = await Promise.all(ids.map((id) => inspector.hmgetBuffer(callKey(id), 'room', 'user_number', 'agent_number')));
   const cleanup = inspector.pipeline();
   ids.forEach((id, i) => {
-    const room = rooms[i];
+    const [room, ...numbers] = fields[i] ?? [];
     if (room) cleanup.zrem(Buffer.concat([Buffer.from(ROOM_KEY_PREFIX), room]), id);
+    for (const number of numbers) if (number) cleanup.zrem(Buffer.concat([Buffer.from(NUMBER_KEY_PREFIX), number]), id);
     cleanup.zrem(OPEN_KEY, id).zrem(TIME_KEY, id).del(callKey(id));
   });
   await cleanup.exec();
   await inspector.quit();
+});
+
+describeQueryConformance({
+  name: 'redis',
+  create: async (options) => {
+    const location = inDb(await requireServer('redis'), QUERY_DB);
+    const flush = new Redis(location, { maxRetriesPerRequest: 1 });
+    try {
+      await flush.flushdb();
+    } finally {
+      await flush.quit();
+    }
+    return new RedisBackend(location, options);
+  },
+});
+
+afterAll(async () => {
+  const flush = new Redis(inDb(SERVERS.redis.url, QUERY_DB), { maxRetriesPerRequest: 1 });
+  try {
+    await flush.flushdb();
+  } finally {
+    await flush.quit();
+  }
 });
 
 describeBackendConformance({
@@ -102,13 +132,112 @@ describe('redis backend specifics', () => {
     // Assess
     expect(outcome?.location).toBe(`${location} key ${CALL_KEY_PREFIX}${id}`);
     const hash = await inspector.hgetall(callKey(id));
-    expect(Object.keys(hash).sort()).toEqual(['final', 'folder', 'last_fact_ms', 'metadata', 'room', 'sole_writer', 'start_ms', 'state', 'transcription', 'version', 'writer_seq']);
+    expect(Object.keys(hash).sort()).toEqual([
+      'agent_number',
+      'final',
+      'folder',
+      'last_fact_ms',
+      'metadata',
+      'room',
+      'sole_writer',
+      'start_ms',
+      'state',
+      'summary',
+      'transcription',
+      'user_number',
+      'version',
+      'writer_seq',
+    ]);
     expect(hash).toMatchObject({ version: '1', sole_writer: 'job:AJ_worker', writer_seq: '2', final: '0', room: roomName, start_ms: String(START), last_fact_ms: String(START + 4_000), folder: outcome?.folder });
+    expect(hash).toMatchObject({ user_number: '+919876543210', agent_number: '+14155550100', summary: JSON.stringify(summarize(stateOf(message))) });
     expect(JSON.parse(hash.state ?? '')).toEqual(stateOf(message));
     expect(JSON.parse(hash.metadata ?? '')).toMatchObject({ call_id: id, room_name: roomName });
     expect(await inspector.zrange(roomKey(roomName), 0, '-1', 'WITHSCORES')).toEqual([id, String(START)]);
     expect(await inspector.zscore(TIME_KEY, id)).toBe(String(START));
     expect(await inspector.zscore(OPEN_KEY, id)).toBe(String(START + 4_000));
+    expect(await inspector.zscore(numberKey('+919876543210'), id)).toBe(String(START));
+    expect(await inspector.zscore(numberKey('+14155550100'), id)).toBe(String(START));
+  });
+
+  it('indexes a call for listing only once an agent reported it, and moves it when its number changes', async () => {
+    // Prepare: a call known only by room and start (no direction yet: not listed)
+    const id = callId();
+    const roomName = `listing-${randomUUID()}`;
+    const caller = `+1555${randomUUID().slice(0, 8)}`;
+    const newCaller = `+1666${randomUUID().slice(0, 8)}`;
+    const { direction: _direction, userNumber: _userNumber, ...facts } = workerMessage(id, 1, { roomName }).facts;
+    await backend.merge(deltasOf([{ ...workerMessage(id, 1, { roomName }), facts }]));
+    const unlisted = { hash: await inspector.hkeys(callKey(id)), time: await inspector.zscore(TIME_KEY, id), room: await inspector.zscore(roomKey(roomName), id) };
+    // Act: the agent reports the call (with a caller number), then a later snapshot carries another number
+    const listed = workerMessage(id, 2, { roomName });
+    await backend.merge(deltasOf([{ ...listed, facts: { ...listed.facts, userNumber: { value: caller, atMs: START } } }]));
+    const first = { caller: await inspector.zscore(numberKey(caller), id), page: await backend.queryCalls({ limit: 10, number: caller }) };
+    const moved = workerMessage(id, 3, { roomName });
+    await backend.merge(deltasOf([{ ...moved, facts: { ...moved.facts, userNumber: { value: newCaller, atMs: START } } }]));
+    // Assess
+    expect(unlisted).toEqual({ hash: expect.not.arrayContaining(['summary', 'user_number', 'agent_number']), time: null, room: null });
+    expect(first.caller).toBe(String(START));
+    expect(first.page.calls.map((c) => c.callId)).toEqual([id]);
+    expect(await inspector.zscore(TIME_KEY, id)).toBe(String(START));
+    expect(await inspector.zscore(roomKey(roomName), id)).toBe(String(START));
+    expect(await inspector.exists(numberKey(caller))).toBe(0);
+    expect(await inspector.zscore(numberKey(newCaller), id)).toBe(String(START));
+    expect((await backend.queryCalls({ limit: 10, number: newCaller })).calls).toEqual([summarize((await backend.read(id))!.state)]);
+    expect((await backend.queryCalls({ limit: 10, number: caller })).calls).toEqual([]);
+  });
+
+  it('pages calls that share a start by call id, descending, resuming exactly after the cursor', async () => {
+    // Prepare: nine calls of one room, all starting at the same millisecond
+    const roomName = `ties-${randomUUID()}`;
+    const ids = Array.from({ length: 9 }, callId);
+    await backend.merge(deltasOf(ids.map((id) => workerMessage(id, 1, { roomName }))));
+    const want = [...ids].sort().reverse();
+    for (const limit of [1, 2, 4, 9, 10]) {
+      // Act
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await backend.queryCalls({ limit, room: roomName, cursor });
+        seen.push(...page.calls.map((c) => c.callId));
+        cursor = page.cursor;
+      } while (cursor);
+      // Assess
+      expect(seen, `pages of ${limit}`).toEqual(want);
+    }
+    const inbound = await backend.queryCalls({ limit: 3, room: roomName, direction: 'inbound' });
+    expect(inbound.calls.map((c) => c.callId)).toEqual(want.slice(0, 3));
+    expect((await backend.queryCalls({ limit: 3, room: roomName, direction: 'inbound', cursor: inbound.cursor })).calls.map((c) => c.callId)).toEqual(want.slice(3, 6));
+  });
+
+  it('an unfiltered page of 50 is two round trips: one index read, one pipeline of summaries', async () => {
+    // Prepare: at least 51 listed calls in this database (the client is connected already)
+    await backend.merge(deltasOf(Array.from({ length: 60 }, () => workerMessage(callId(), 1))));
+    await backend.queryCalls({ limit: 1 });
+    const exec = vi.spyOn(Pipeline.prototype, 'exec');
+    const sent = vi.spyOn(Redis.prototype, 'sendCommand');
+    try {
+      // Act
+      const page = await backend.queryCalls({ limit: 50 });
+      // Assess: one command on its own and one pipeline; everything else went in that pipeline
+      expect(page.calls).toHaveLength(50);
+      expect(page.cursor).toBeDefined();
+      expect([...page.calls].sort(newestFirst)).toEqual(page.calls);
+      expect(exec).toHaveBeenCalledTimes(1);
+      expect(sent.mock.calls.map(([command]) => command.name)).toEqual(['zrevrangebyscore', ...Array.from({ length: 50 }, () => 'hget')]);
+    } finally {
+      exec.mockRestore();
+      sent.mockRestore();
+    }
+  });
+
+  it('refuses a page size outside 1..1000 and a time that is not whole milliseconds', async () => {
+    for (const query of [{ limit: 0 }, { limit: 1_001 }, { limit: 2.5 }, { limit: 10, sinceMs: Number.NaN }, { limit: 10, untilMs: 1.5 }]) {
+      const error = await backend.queryCalls(query).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error, JSON.stringify(query)).toBeInstanceOf(InvalidQueryError);
+    }
   });
 
   it('writes only the documents this location stores and leaves the other field untouched', async () => {
@@ -150,7 +279,7 @@ describe('redis backend specifics', () => {
     }
     expect(await inspector.exists('injected')).toBe(0);
     const keys = await inspector.keysBuffer('*');
-    const foreign = keys.map((key) => key.toString('latin1')).filter((key) => !key.startsWith(CALL_KEY_PREFIX) && !key.startsWith(ROOM_KEY_PREFIX) && key !== OPEN_KEY && key !== TIME_KEY);
+    const foreign = keys.map((key) => key.toString('latin1')).filter((key) => !key.startsWith(CALL_KEY_PREFIX) && !key.startsWith(ROOM_KEY_PREFIX) && !key.startsWith(NUMBER_KEY_PREFIX) && key !== OPEN_KEY && key !== TIME_KEY);
     expect(foreign).toEqual([]);
     const open = await backend.openCalls(1_000 + calls.length, 1_000);
     for (const { roomName, id, lastFactAtMs } of calls) expect(open).toContainEqual({ callId: id, roomName, lastFactAtMs });
