@@ -11,8 +11,12 @@
  *   conditionally on the ETag of an older version, so a slow writer of an older version never
  *   replaces a newer one.
  * - `_calldata-open/<callId>`: a marker while the call is open (body: last fact, room) for the
- *   sweeper, deleted once the record is final. (A `_calldata-time/` index by start time is not
- *   built yet.)
+ *   sweeper, deleted once the record is final.
+ * - `_calldata-time/<entry>`, `_calldata-room/<room key>/<entry>`, `_calldata-number/<number
+ *   key>/<entry>`: the call index `queryCalls` lists, one small object per listed call and scope
+ *   holding its summary, named so that names sort newest start first (the names are described
+ *   in local.ts, "the call index"). Written after the record like the documents, conditional on
+ *   the version, and only when the summary changed: a few times per call, not per snapshot.
  *
  * The fast path costs one round trip for the record: this container remembers the ETag of each
  * record it wrote or read last, and when the next message of the same sole writer arrives it
@@ -27,15 +31,30 @@ import { Readable } from 'node:stream';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { S3Settings } from '../config/config.ts';
-import type { CallState, DocumentKind, RenderedDocuments } from '../contract/record.ts';
+import type { CallState, CallSummary, DocumentKind, RenderedDocuments } from '../contract/record.ts';
 import { CALL_ID_PATTERN } from '../contract/snapshot.ts';
 import { s3Client } from '../shared/s3-client.ts';
-import { MergingBackend, type BackendOptions, type CallDelta, type FastResult, type MergeOutcome, type OpenCall, type RowWrite, type StoredCall } from './backend.ts';
+import {
+  MergingBackend,
+  type BackendOptions,
+  type CallDelta,
+  type CallPage,
+  type CallQuery,
+  type FastResult,
+  type MergeOutcome,
+  type OpenCall,
+  type RowWrite,
+  type StoredCall,
+} from './backend.ts';
 import { BackendUnavailableError, classifyDriverError, LocationError, StorageError } from './errors.ts';
+// The index's names and page walk are the local backend's (plain functions, no driver).
+import { collectPage, entryBody, entrySummary, indexEntries, planQuery, type NameBatch } from './local.ts';
 
 const BACKEND = 's3';
 const INDEX_PREFIX = '_calldata-index/';
 const OPEN_PREFIX = '_calldata-open/';
+/** `_calldata-<scope>/<entry name>`: the call index (scope 'time', 'room/<key>' or 'number/<key>'). */
+const LIST_PREFIX = '_calldata-';
 /** Object metadata (S3 lower-cases the names). */
 const VERSION_META = 'calldata-version';
 const FINAL_META = 'calldata-final';
@@ -48,6 +67,8 @@ const KNOWN_MAX = 10_000;
 const MAX_DOCUMENT_ATTEMPTS = 6;
 /** Requests in flight at once: hides latency, and stays below the SDK's 50 sockets. */
 const PARALLEL = 16;
+/** Index entries a query reads at once (a query runs apart from merges: more of the sockets are free). */
+const QUERY_PARALLEL = 32;
 
 /** The record object's body. */
 interface RecordObject {
@@ -60,6 +81,10 @@ interface RecordObject {
   last_fact_ms: number;
   room_name: string | null;
   started_at_ms: number | null;
+  /** The summary the index entries hold (absent in records written before the index). */
+  summary?: CallSummary | null;
+  /** The record version that summary was first written at: the version its index entries carry. */
+  summary_version?: number;
   state: CallState;
 }
 
@@ -70,7 +95,15 @@ interface KnownRecord {
   soleWriter: string | null;
   seq: number;
   folder: string;
+  /** The record's summary as JSON; undefined when it holds none (written before the index). */
+  summary: string | undefined;
+  summaryVersion: number;
 }
+
+/** What a write knows of the summary it replaces. */
+type PreviousSummary = Pick<KnownRecord, 'summary' | 'summaryVersion'>;
+/** There was no record. */
+const NO_SUMMARY: PreviousSummary = { summary: 'null', summaryVersion: 0 };
 
 /** A document object's ETag and the record version it was rendered from. */
 interface KnownDocument {
@@ -172,6 +205,8 @@ export class S3Backend extends MergingBackend {
   private readonly bucket: string;
   private readonly records = new Lru<KnownRecord>(KNOWN_MAX);
   private readonly docs = new Lru<KnownDocument>(KNOWN_MAX);
+  /** Index entries' ETags and versions, apart from the documents'. */
+  private readonly entries = new Lru<KnownDocument>(KNOWN_MAX);
 
   constructor(settings: S3Settings, options: BackendOptions) {
     super(options);
@@ -264,7 +299,7 @@ export class S3Backend extends MergingBackend {
     if (record?.call_id !== callId || typeof record.version !== 'number' || typeof record.state !== 'object' || record.state === null) {
       throw new StorageError(`${BACKEND}: ${this.recordKey(callId)} is not a call record of ${callId}`, { backend: BACKEND, retryable: false });
     }
-    this.remember(callId, { etag: found.etag, version: record.version, soleWriter: record.sole_writer, seq: record.writer_seq, folder: record.folder });
+    this.remember(callId, { etag: found.etag, version: record.version, soleWriter: record.sole_writer, seq: record.writer_seq, folder: record.folder, ...previousSummary(record) });
     return { record, etag: found.etag };
   }
 
@@ -274,10 +309,14 @@ export class S3Backend extends MergingBackend {
 
   /**
    * PUTs the record of `row` as `version` under `condition`. False when another writer's
-   * version is there (the condition failed). When it landed, writes the documents and the
-   * marker before resolving.
+   * version is there (the condition failed). When it landed, writes the documents, the marker
+   * and, when the summary differs from `previous` (the replaced record's), the index entries
+   * before resolving.
    */
-  private async writeRecord(row: RowWrite, version: number, condition: Condition): Promise<boolean> {
+  private async writeRecord(row: RowWrite, version: number, condition: Condition, previous: PreviousSummary): Promise<boolean> {
+    const summary = JSON.stringify(row.summary ?? null);
+    const indexChanged = summary !== previous.summary;
+    const summaryVersion = indexChanged ? version : previous.summaryVersion;
     const record: RecordObject = {
       call_id: row.callId,
       version,
@@ -288,6 +327,8 @@ export class S3Backend extends MergingBackend {
       last_fact_ms: row.lastFactAtMs,
       room_name: row.roomName ?? null,
       started_at_ms: row.startedAtMs ?? null,
+      summary: row.summary ?? null,
+      summary_version: summaryVersion,
       state: row.state,
     };
     let etag: string;
@@ -299,15 +340,41 @@ export class S3Backend extends MergingBackend {
       if (isConflict(error)) return false;
       throw error;
     }
-    this.remember(row.callId, { etag, version, soleWriter: row.soleWriter, seq: row.writerSeq, folder: row.folder });
+    this.remember(row.callId, { etag, version, soleWriter: row.soleWriter, seq: row.writerSeq, folder: row.folder, summary, summaryVersion });
     await Promise.all([
       ...this.documents.flatMap((kind) => {
         const document = row.documents[kind];
         return row.folder && document ? [this.putDocument(documentKey(row.folder, kind), JSON.stringify(document, null, 2), version)] : [];
       }),
       this.mark(row.callId, row.final, row.lastFactAtMs, row.roomName),
+      indexChanged ? this.writeIndex(row.summary ?? null, version, previous.summary) : undefined,
     ]);
     return true;
+  }
+
+  /**
+   * Writes the index entries of `summary`, taken at record `version`, then deletes those of the
+   * previous summary (JSON; undefined when unknown) that it no longer has: an earlier start,
+   * another room. Each entry is written like a document, conditional on the ETag of an older
+   * version, so a slow writer of an older version never replaces a newer entry; one that finds
+   * its entry deleted leaves it so (a newer version moved the call away from that name).
+   *
+   * Not covered: a writer of an older version creating an entry for the first time just after a
+   * newer version deleted that very name (the start moved in between, within milliseconds). Such
+   * an entry lists the call twice until the call's summary next moves it.
+   */
+  private async writeIndex(summary: CallSummary | null, version: number, previous: string | undefined): Promise<void> {
+    const entries = indexEntries(summary);
+    if (summary) await Promise.all(entries.map((entry) => this.putDocument(`${LIST_PREFIX}${entry}`, entryBody(summary, version), version, undefined, 'entry')));
+    const before = previous === undefined ? [] : indexEntries(JSON.parse(previous) as CallSummary | null);
+    await Promise.all(
+      before
+        .filter((entry) => !entries.includes(entry))
+        .map(async (entry) => {
+          await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: `${LIST_PREFIX}${entry}` }));
+          this.entries.delete(`${LIST_PREFIX}${entry}`);
+        }),
+    );
   }
 
   // ---- documents ----------------------------------------------------------------------------
@@ -328,17 +395,24 @@ export class S3Backend extends MergingBackend {
    * newer version whose document reads exactly like the one our If-Match names passes it. We
    * then replace a document with ours, which differs from it only if rendering went A, B, A
    * across versions; documents render from a record that only grows, so in practice they do not.
+   *
+   * Index entries (`kind` 'entry') are written the same way, with a cache of their own (they
+   * change a few times per call and must not push out the documents, written every snapshot);
+   * an If-Match that finds no entry leaves it so: a newer version deleted it when the call
+   * moved away from that name. Documents are never deleted here: for them that is an error.
    */
-  private async putDocument(key: string, body: string, version: number, known?: KnownDocument | null): Promise<void> {
-    let current = known === undefined ? this.docs.get(key) : (known ?? undefined);
+  private async putDocument(key: string, body: string, version: number, known?: KnownDocument | null, kind: 'document' | 'entry' = 'document'): Promise<void> {
+    const cache = kind === 'entry' ? this.entries : this.docs;
+    let current = known === undefined ? cache.get(key) : (known ?? undefined);
     for (let attempt = 0; attempt < MAX_DOCUMENT_ATTEMPTS; attempt++) {
       if (current && current.version >= version) return;
       try {
         const etag = await this.put(key, body, { [VERSION_META]: String(version) }, current ? { IfMatch: current.etag } : { IfNoneMatch: '*' });
-        this.docs.set(key, { etag, version });
+        cache.set(key, { etag, version });
         return;
       } catch (error) {
-        this.docs.delete(key);
+        cache.delete(key);
+        if (current && kind === 'entry' && isMissing(error)) return;
         if (!isConflict(error)) throw error;
         current = (await this.headDocument(key)) ?? undefined;
       }
@@ -359,15 +433,23 @@ export class S3Backend extends MergingBackend {
   }
 
   /**
-   * Brings the documents and marker of a stored record up to its version. Needed after a write
-   * whose record landed but whose documents did not: its redelivery changes nothing, so
-   * nothing else would ever write them.
+   * Brings the documents, marker and index entries of a stored record up to its version. Needed
+   * after a write whose record landed but whose documents did not: its redelivery changes
+   * nothing, so nothing else would ever write them.
    */
   private async settle(callId: string): Promise<void> {
     const found = await this.getRecord(callId);
     if (!found) return;
     const { record } = found;
+    // A record from before the index: its entries are those of its state's summary, at its version.
+    const summary = record.summary !== undefined ? record.summary : (this.model.summarize(record.state) ?? null);
+    const summaryVersion = record.summary_version ?? record.version;
     await Promise.all([
+      ...indexEntries(summary).map(async (entry) => {
+        const key = `${LIST_PREFIX}${entry}`;
+        const current = await this.headDocument(key);
+        if (summary && !(current && current.version >= summaryVersion)) await this.putDocument(key, entryBody(summary, summaryVersion), summaryVersion, current, 'entry');
+      }),
       ...this.documents.map(async (kind) => {
         if (!record.folder) return;
         const key = documentKey(record.folder, kind);
@@ -397,7 +479,7 @@ export class S3Backend extends MergingBackend {
         // Only a record this container knows to be this writer's alone, older and in the same
         // folder may be replaced unseen; the If-Match makes sure it still is.
         if (!known || row.soleWriter === null || known.soleWriter !== row.soleWriter || known.seq >= row.writerSeq || known.folder !== row.folder) return 'conflict';
-        return (await this.writeRecord(row, known.version + 1, { IfMatch: known.etag })) ? 'applied' : 'conflict';
+        return (await this.writeRecord(row, known.version + 1, { IfMatch: known.etag }, known)) ? 'applied' : 'conflict';
       }),
     );
   }
@@ -405,16 +487,16 @@ export class S3Backend extends MergingBackend {
   protected async writeIfVersion(rows: readonly { row: RowWrite; expected: number | undefined }[]): Promise<boolean[]> {
     return this.guard('write', () =>
       settleAll(rows, PARALLEL, async ({ row, expected }): Promise<boolean> => {
-        if (expected === undefined) return this.writeRecord(row, 1, { IfNoneMatch: '*' });
-        let etag = this.records.get(row.callId)?.version === expected ? this.records.get(row.callId)?.etag : undefined;
-        if (etag === undefined) {
+        if (expected === undefined) return this.writeRecord(row, 1, { IfNoneMatch: '*' }, NO_SUMMARY);
+        let known: KnownRecord | undefined = this.records.get(row.callId);
+        if (known?.version !== expected) {
           // The read that saw `expected` was forgotten (another merge of this call in the
-          // meantime): ask for the ETag of what is there now.
-          const head = await this.head(this.recordKey(row.callId));
-          if (!head || Number(head.metadata[VERSION_META]) !== expected) return false;
-          etag = head.etag;
+          // meantime): read what is there now (the summary it holds included).
+          const found = await this.getRecord(row.callId);
+          if (!found || found.record.version !== expected) return false;
+          known = { etag: found.etag, version: expected, soleWriter: found.record.sole_writer, seq: found.record.writer_seq, folder: found.record.folder, ...previousSummary(found.record) };
         }
-        return this.writeRecord(row, expected + 1, { IfMatch: etag });
+        return this.writeRecord(row, expected + 1, { IfMatch: known.etag }, known);
       }),
     );
   }
@@ -504,9 +586,51 @@ export class S3Backend extends MergingBackend {
     return { ...candidate, lastFactAtMs };
   }
 
+  /**
+   * A page of calls from the index: ListObjectsV2 on the scope's prefix from StartAfter (the
+   * cursor's name or the window's end, whichever is later) down to the window's start, the
+   * entries' summaries fetched in parallel and filtered.
+   *
+   * Scales with what the index narrows: the time window (a key range) and the room or number (a
+   * prefix of its own); without other filters a page is one LIST (limit + 1 keys) and `limit`
+   * GETs. Direction, answered and status are filtered after reading: a rare one reads many
+   * entries (1 000 per LIST) per page.
+   */
+  override async queryCalls(query: CallQuery): Promise<CallPage> {
+    const plan = planQuery(query);
+    return this.guard('list calls', async () => {
+      const prefix = `${LIST_PREFIX}${plan.scope}/`;
+      let startAfter = plan.startAfter === undefined ? undefined : `${prefix}${plan.startAfter}`;
+      const next = async (want: number): Promise<NameBatch> => {
+        // An exact plan takes every entry, so one more than it needs tells whether more follow.
+        const page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, MaxKeys: plan.exact ? Math.min(1000, want + 1) : 1000, ...(startAfter === undefined ? {} : { StartAfter: startAfter }) }),
+        );
+        const names: string[] = [];
+        for (const { Key: key = '' } of page.Contents ?? []) {
+          startAfter = key;
+          const name = key.slice(prefix.length);
+          if (plan.lastStartPart !== undefined && name.slice(0, 13) > plan.lastStartPart) return { names, last: true };
+          names.push(name);
+        }
+        return { names, last: !page.IsTruncated || names.length === 0 };
+      };
+      const read = (names: string[]) =>
+        mapLimit(names, QUERY_PARALLEL, async (name) => {
+          const found = await this.getText(`${prefix}${name}`);
+          return found ? entrySummary(found.text, name) : undefined; // gone meanwhile: the call moved
+        });
+      return collectPage(plan, next, read, QUERY_PARALLEL);
+    });
+  }
+
   async close(): Promise<void> {
     // The client is shared per process (functions/shared/s3-client.ts) and outlives one backend.
   }
+}
+
+function previousSummary(record: RecordObject): PreviousSummary {
+  return { summary: record.summary === undefined ? undefined : JSON.stringify(record.summary), summaryVersion: record.summary_version ?? record.version };
 }
 
 function byLastFact(a: OpenCall, b: OpenCall): number {

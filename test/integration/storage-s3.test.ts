@@ -3,16 +3,18 @@
  * bucket of its own, so nothing clashes with other test files.
  */
 import { randomUUID } from 'node:crypto';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FactMessage } from '../../functions/contract/facts.ts';
 import type { CallState } from '../../functions/contract/record.ts';
 import { mergeAll, sameState, stateOf } from '../../functions/domain/merge.ts';
 import { deltasOf } from '../../functions/domain/persist.ts';
-import { renderDocuments } from '../../functions/domain/render.ts';
+import { renderDocuments, summarize } from '../../functions/domain/render.ts';
+import { entryName } from '../../functions/storage/local.ts';
 import { S3Backend } from '../../functions/storage/s3.ts';
 import { BOTH, describeBackendConformance, TZ, workerMessage } from '../support/backend-conformance.ts';
 import { createBucket, localstackEndpoint, s3SettingsFor } from '../support/localstack.ts';
+import { describeQueryConformance } from '../support/query-conformance.ts';
 import { LOCALSTACK_CREDENTIALS, SERVERS } from '../support/servers.ts';
 import { longConversation } from '../support/snapshots.ts';
 
@@ -40,6 +42,15 @@ describeBackendConformance({
     url.port = String(port);
     return url.toString();
   },
+});
+
+describeQueryConformance({
+  name: 's3',
+  create: async (options) => {
+    const endpoint = await localstackEndpoint();
+    return new S3Backend(s3SettingsFor(endpoint, await createBucket(endpoint)), options);
+  },
+  calls: 2_000,
 });
 
 describe('s3 backend specifics', () => {
@@ -268,5 +279,141 @@ describe('s3 backend specifics', () => {
       expect(head.Metadata?.['calldata-version']).toBe('2');
       expect(((await getJson(key)) as { conversation: unknown[] }).conversation).toHaveLength(items.length);
     }
+  });
+
+  /** The index keys of a call (time, room, numbers), with the body each holds. */
+  async function indexOf(callId: string, startedAtMs: number): Promise<Map<string, { version: number; summary: { status: string; startedAtMs: number; roomName: string } }>> {
+    const name = entryName(startedAtMs, callId) ?? '';
+    const found = new Map<string, { version: number; summary: { status: string; startedAtMs: number; roomName: string } }>();
+    for (const prefix of ['_calldata-time/', '_calldata-room/', '_calldata-number/']) {
+      for (const key of await keys(prefix)) if (key.endsWith(`/${name}`)) found.set(key, (await getJson(key)) as never);
+    }
+    return found;
+  }
+
+  it('keeps one index entry per scope that follows the call from in progress to completed, and moves it when the start does', async () => {
+    // Prepare
+    const callId = newCallId();
+    const room = `follow-${randomUUID()}`;
+    // Act + Assess: in progress; time, room and both numbers list it
+    await backend.merge(deltasOf([workerMessage(callId, 1, { roomName: room })]));
+    let index = await indexOf(callId, START);
+    expect([...index.keys()].map((k) => k.split('/')[0])).toEqual(['_calldata-time', '_calldata-room', '_calldata-number', '_calldata-number']);
+    expect([...index.values()].map((v) => v.summary.status)).toEqual(['in_progress', 'in_progress', 'in_progress', 'in_progress']);
+    expect((await backend.queryCalls({ limit: 10, room })).calls).toEqual([summarize(stateOf(workerMessage(callId, 1, { roomName: room })))]);
+    // Act + Assess: completed; the same keys, now completed, at the version that changed them
+    await backend.merge(deltasOf([workerMessage(callId, 2, { roomName: room })]));
+    await backend.merge(deltasOf([workerMessage(callId, 3, { roomName: room, final: true })]));
+    const completed = await indexOf(callId, START);
+    expect([...completed.keys()]).toEqual([...index.keys()]);
+    expect([...completed.values()].map((v) => [v.summary.status, v.version])).toEqual(Array.from({ length: 4 }, () => ['completed', 3]));
+    const page = await backend.queryCalls({ limit: 10, room });
+    expect(page.calls.map((c) => [c.callId, c.status])).toEqual([[callId, 'completed']]);
+    expect(page.cursor).toBeUndefined();
+    // Act + Assess: another job reports an earlier start and a smaller room name: the entries move, none is left behind
+    const earlier = workerMessage(callId, 1, { roomName: `${room.slice(0, -1)}!`, writer: 'job:AJ_other' });
+    earlier.facts.startedAtMs = START - 60_000;
+    await backend.merge(deltasOf([earlier]));
+    expect(await indexOf(callId, START)).toEqual(new Map());
+    index = await indexOf(callId, START - 60_000);
+    expect([...index.values()].map((v) => [v.summary.startedAtMs, v.summary.roomName, v.version])).toEqual(Array.from({ length: 4 }, () => [START - 60_000, `${room.slice(0, -1)}!`, 4]));
+    expect((await backend.queryCalls({ limit: 10, room })).calls).toEqual([]);
+    const window = await backend.queryCalls({ limit: 1000, sinceMs: START - 120_000, untilMs: START + 1 });
+    expect(window.calls.filter((c) => c.callId === callId).map((c) => c.startedAtMs)).toEqual([START - 60_000]);
+  });
+
+  it("one writer's progress snapshots do not write the index while the summary stays the same", async () => {
+    // Prepare: five stored calls; a spy on every request sent
+    const ids = Array.from({ length: 5 }, () => newCallId());
+    await backend.merge(deltasOf(ids.map((id) => workerMessage(id, 1))));
+    const spy = vi.spyOn(S3Client.prototype, 'send');
+    const indexPuts = () =>
+      spy.mock.calls
+        .map(([command]) => command)
+        .filter((command) => command instanceof PutObjectCommand && (command.input.Key ?? '').match(/^_calldata-(time|room|number)\//)).length;
+    try {
+      // Act: three more progress snapshots each (the fast path)
+      for (const seq of [2, 3, 4]) await backend.merge(deltasOf(ids.map((id) => workerMessage(id, seq))));
+      // Assess: records, documents and markers only
+      expect(spy.mock.calls.length).toBe(3 * 5 * 4);
+      expect(indexPuts()).toBe(0);
+      // Act: the final snapshots change the summary
+      await backend.merge(deltasOf(ids.map((id) => workerMessage(id, 5, { final: true }))));
+      // Assess: one conditional PUT per entry (time, room, two numbers), and no read
+      expect(indexPuts()).toBe(5 * 4);
+      expect(spy.mock.calls.filter(([command]) => !(command instanceof PutObjectCommand) && !(command instanceof DeleteObjectCommand))).toEqual([]);
+    } finally {
+      spy.mockRestore();
+    }
+    for (const id of ids) expect([...(await indexOf(id, START)).values()].map((v) => [v.summary.status, v.version])).toEqual(Array.from({ length: 4 }, () => ['completed', 5]));
+  });
+
+  it('a redelivered batch writes the index entries its first delivery stored the record of but not them', async () => {
+    // Prepare: the index PUTs fail once, after the record's PUT went through
+    const callId = newCallId();
+    const message = workerMessage(callId, 2, { final: true });
+    const original = S3Client.prototype.send as (...args: unknown[]) => Promise<unknown>;
+    const spy = vi.spyOn(S3Client.prototype as unknown as { send: (...args: unknown[]) => Promise<unknown> }, 'send').mockImplementation(async function (this: S3Client, ...args: unknown[]) {
+      const [command] = args;
+      const key = (command as { input: { Key?: string } }).input.Key ?? '';
+      if (command instanceof PutObjectCommand && key.startsWith('_calldata-time/')) throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+      return Reflect.apply(original, this, args);
+    });
+    const failed = await backend.merge(deltasOf([message])).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    spy.mockRestore();
+    expect(failed).toMatchObject({ retryable: true });
+    expect([...(await indexOf(callId, START)).keys()].filter((k) => k.startsWith('_calldata-time/'))).toEqual([]);
+    // Act: the queue delivers the batch again
+    const [outcome] = await backend.merge(deltasOf([message]));
+    // Assess: nothing new for the record, and all four entries are there
+    expect(outcome?.changed).toBe(false);
+    expect([...(await indexOf(callId, START)).values()].map((v) => [v.summary.status, v.version])).toEqual(Array.from({ length: 4 }, () => ['completed', 1]));
+  });
+
+  it('a slow writer of an older version never replaces a newer index entry, nor brings back a deleted one', async () => {
+    // Prepare: container A stored version 1; its index entries of version 2 are held back until
+    // container B has written version 3 (an earlier start: the entries move) and its entries
+    const callId = newCallId();
+    const [a, b] = [0, 1].map(() => new S3Backend(s3SettingsFor(endpoint, bucket), BOTH)) as [S3Backend, S3Backend];
+    await a.merge(deltasOf([workerMessage(callId, 1)]));
+    const original = S3Client.prototype.send as (...args: unknown[]) => Promise<unknown>;
+    let recordTwoLanded!: () => void;
+    const recordTwo = new Promise<void>((done) => (recordTwoLanded = done));
+    let releaseTwo!: () => void;
+    const versionThreeDone = new Promise<void>((done) => (releaseTwo = done));
+    const spy = vi.spyOn(S3Client.prototype as unknown as { send: (...args: unknown[]) => Promise<unknown> }, 'send').mockImplementation(async function (this: S3Client, ...args: unknown[]) {
+      const [command] = args;
+      const input = (command as { input: { Key?: string; Metadata?: Record<string, string> } }).input;
+      const version = command instanceof PutObjectCommand ? input.Metadata?.['calldata-version'] : undefined;
+      const isEntry = /^_calldata-(time|room|number)\//.test(input.Key ?? '');
+      if (isEntry && version === '2') await versionThreeDone;
+      const result = await Reflect.apply(original, this, args);
+      if (input.Key === `_calldata-index/${callId}.json` && version === '2') recordTwoLanded();
+      return result;
+    });
+    try {
+      // Act: A's final snapshot lands its record (version 2, the summary changes), then B merges an earlier start (version 3)
+      const slow = a.merge(deltasOf([workerMessage(callId, 2, { final: true })]));
+      await recordTwo;
+      const earlier = workerMessage(callId, 1, { writer: 'job:AJ_other', final: true });
+      earlier.facts.startedAtMs = START - 1_000;
+      await b.merge(deltasOf([earlier]));
+      releaseTwo();
+      await slow;
+    } finally {
+      spy.mockRestore();
+    }
+    // Assess: only version 3's entries, at the earlier start
+    expect(await indexOf(callId, START)).toEqual(new Map());
+    expect([...(await indexOf(callId, START - 1_000)).values()].map((v) => [v.summary.startedAtMs, v.version])).toEqual(Array.from({ length: 4 }, () => [START - 1_000, 3]));
+  });
+
+  it('refuses a limit outside 1-1000 and a cursor with a call id no record can have', async () => {
+    for (const limit of [0, 1001, 2.5, Number.NaN]) await expect(backend.queryCalls({ limit })).rejects.toMatchObject({ name: 'InvalidQueryError', retryable: false });
+    const cursor = Buffer.from(JSON.stringify([START, 'not/an id'])).toString('base64url');
+    await expect(backend.queryCalls({ limit: 10, cursor })).rejects.toMatchObject({ name: 'InvalidQueryError', retryable: false });
   });
 });
