@@ -42,6 +42,9 @@ install_debian() {
   command -v redis-server >/dev/null || need+=(redis-server)
   command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
   ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+  # Headless Chromium for the browser tests of `calldata browse` (driven by playwright-core,
+  # whose own browser download does not work here).
+  [ -x /usr/bin/chromium ] || need+=(chromium)
   if [ "${#need[@]}" -gt 0 ]; then
     log "apt-get install ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive

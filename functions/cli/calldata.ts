@@ -1,20 +1,27 @@
 /**
  * The `calldata` command.
  *   calldata simulate --room R [--turns N] [--direction inbound|outbound] [--unanswered] [--json]
+ *   calldata calls list [filters] [--json|--csv]
+ *   calldata calls show <call-id> [--json]
+ *   calldata calls recording <call-id>
+ *   calldata browse [--port P] [--host H] [--open]
+ *
+ * Each subcommand lives in its own module, loaded only when run. Expected failures print one
+ * line (`calldata: …`) and exit non-zero: 2 for a usage or configuration mistake, 1 when the
+ * command could not do its job.
  */
-import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 
-const USAGE = `Usage: calldata simulate --room <name> [--turns N] [--direction inbound|outbound] [--unanswered] [--wait-ms MS] [--json]
+const USAGE = `Usage: calldata <command> [options]
 
-Drives one synthetic call through the real pipeline with the current environment
-(in-process when CALLDATA_QUEUE_URL is unset, otherwise through SQS) and prints where
-each artifact landed. Reads ./.env when present. See .env.example for every variable.`;
+Commands:
+  simulate --room R           drive one synthetic call through the real pipeline
+  calls list [filters]        your calls, newest first (table, --json or --csv)
+  calls show <call-id>        one call: its metadata and the transcript as a conversation
+  calls recording <call-id>   a link to the call's recording (valid 15 minutes)
+  browse                      a read-only web page of your calls on this machine
 
-function fail(message: string, code = 2): never {
-  process.stderr.write(`calldata: ${message}\n`);
-  process.exit(code);
-}
+Run \`calldata <command> --help\` for a command's options. Every command reads the
+environment and ./.env (see .env.example): calls are read from METADATA_LOCATION.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -22,93 +29,17 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return command ? 0 : 2;
   }
-  if (command !== 'simulate') fail(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
-
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: rest,
-      options: {
-        room: { type: 'string' },
-        turns: { type: 'string', default: '3' },
-        direction: { type: 'string', default: 'inbound' },
-        unanswered: { type: 'boolean', default: false },
-        'wait-ms': { type: 'string', default: '20000' },
-        json: { type: 'boolean', default: false },
-      },
-      strict: true,
-    }));
-  } catch (error) {
-    fail(`${(error as Error).message}\n\n${USAGE}`);
+  switch (command) {
+    case 'simulate':
+      return (await import('./simulate-command.ts')).simulateCommand(rest);
+    case 'calls':
+      return (await import('./calls-command.ts')).callsCommand(rest);
+    case 'browse':
+      return (await import('./browse-command.ts')).browseCommand(rest);
+    default:
+      process.stderr.write(`calldata: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`);
+      return 2;
   }
-  const room = values.room;
-  if (!room) fail(`--room is required\n\n${USAGE}`);
-  const turns = Number(values.turns);
-  if (!Number.isInteger(turns) || turns < 1 || turns > 10_000) fail('--turns must be an integer from 1 to 10000');
-  if (values.direction !== 'inbound' && values.direction !== 'outbound') fail('--direction must be inbound or outbound');
-  const waitMs = Number(values['wait-ms']);
-  if (!Number.isInteger(waitMs) || waitMs < 0) fail('--wait-ms must be a non-negative integer');
-
-  if (existsSync('.env')) process.loadEnvFile('.env');
-  // The pipeline's structured logs stay quiet unless asked for; the CLI prints its own summary.
-  process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
-
-  const { loadConfig } = await import('../config/config.ts');
-  const { ConfigError } = await import('../config/errors.ts');
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) fail(error.problems.map((p) => `${p.variable}: ${p.message}`).join('\n'));
-    throw error;
-  }
-  for (const warning of config.warnings) process.stderr.write(`calldata: warning: ${warning}\n`);
-
-  const { simulateCall } = await import('./simulate.ts');
-  const { closeAllBackends } = await import('../storage/select.ts');
-  const { redactUrl } = await import('../shared/redact.ts');
-  try {
-    const result = await simulateCall(config, { room, turns, direction: values.direction, unanswered: values.unanswered, waitMs });
-    if (values.json) {
-      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    } else {
-      const how = result.transport === 'embedded' ? 'the embedded pipeline (in-process)' : `SQS ${redactUrl(config.queueUrl ?? '')}`;
-      process.stdout.write(
-        `Simulated ${values.unanswered ? 'unanswered' : 'answered'} ${values.direction} call ${result.callId} in room ${JSON.stringify(room)}\n` +
-          `  ${result.messages.length} messages sent through ${how}\n`,
-      );
-      for (const a of result.artifacts) {
-        process.stdout.write(`  ${a.kind.padEnd(14)} ${a.stored ? a.location : `not stored yet${a.location ? ` (incomplete at ${a.location})` : ''}`}\n`);
-      }
-      for (const note of result.notes) process.stdout.write(`  note: ${note}\n`);
-    }
-    return result.artifacts.every((a) => a.stored) ? 0 : 1;
-  } catch (error) {
-    // Expected failures (a backend or the queue unreachable) are one plain line, never a stack trace.
-    process.stderr.write(`calldata: simulate failed: ${describe(error)}\n`);
-    return 1;
-  } finally {
-    if (config.queueUrl === undefined) {
-      // The embedded pipeline may still run recording work in the background.
-      const { drainEmbedded } = await import('../transport/embedded-sink.ts');
-      await drainEmbedded(10_000);
-    }
-    await closeAllBackends();
-  }
-}
-
-/** One line: the error's message and its causes, without repeating them. */
-function describe(error: unknown): string {
-  const parts: string[] = [];
-  let current: unknown = error;
-  for (let depth = 0; current instanceof Error && depth < 4; depth++) {
-    const text = current.message.replace(/\s*\n\s*/g, ' ');
-    if (text && !parts.some((part) => part.includes(text))) parts.push(text);
-    // A SimulateError already names its cause.
-    if (current.name === 'SimulateError') break;
-    current = current.cause;
-  }
-  return parts.length > 0 ? parts.join(': ') : String(error);
 }
 
 process.exitCode = await main(process.argv.slice(2));
