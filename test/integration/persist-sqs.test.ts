@@ -4,13 +4,12 @@
  * batches to the handler as Lambda's event source mapping does, merged into real backends
  * (local folders, LocalStack S3), recording commands sent on to a real recording queue.
  */
-import { lambdaContext } from '../support/lambda-context.ts';
+import { pollOnce, type Handler } from '../support/queue-poller.ts';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateQueueCommand, DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { CreateQueueCommand, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getConfig, resetConfigForTests, type Config } from '../../functions/config/config.ts';
 import { decodeRecordingCommand, encodeMessage, withItemIds, type FactMessage, type RecordingCommand } from '../../functions/contract/facts.ts';
@@ -35,53 +34,7 @@ let dlqUrl: string;
 let bucket: string;
 let folder: string;
 
-type Handler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
 
-
-/**
- * What Lambda's SQS event source mapping does, against the real queue: receive a batch, hand it
- * to the handler, delete the records it did not report as failed (those come back after the
- * visibility timeout). Polls until `emptyRounds` consecutive empty receives or `maxBatches`.
- */
-async function pollOnce(sqs: SQSClient, url: string, handle: Handler, options: { emptyRounds?: number; maxBatches?: number } = {}): Promise<{ batches: number; delivered: number; failed: number }> {
-  const result = { batches: 0, delivered: 0, failed: 0 };
-  let empty = 0;
-  while (empty < (options.emptyRounds ?? 1) && result.batches < (options.maxBatches ?? 100)) {
-    const received = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageSystemAttributeNames: ['All'] }));
-    const messages = received.Messages ?? [];
-    if (messages.length === 0) {
-      empty++;
-      continue;
-    }
-    empty = 0;
-    result.batches++;
-    const event: SQSEvent = {
-      Records: messages.map((m) => ({
-        messageId: m.MessageId ?? '',
-        receiptHandle: m.ReceiptHandle ?? '',
-        body: m.Body ?? '',
-        attributes: {
-          ApproximateReceiveCount: m.Attributes?.ApproximateReceiveCount ?? '1',
-          SentTimestamp: m.Attributes?.SentTimestamp ?? '0',
-          SenderId: m.Attributes?.SenderId ?? '',
-          ApproximateFirstReceiveTimestamp: m.Attributes?.ApproximateFirstReceiveTimestamp ?? '0',
-        },
-        messageAttributes: {},
-        md5OfBody: m.MD5OfBody ?? '',
-        eventSource: 'aws:sqs',
-        eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:test',
-        awsRegion: 'us-east-1',
-      })),
-    };
-    const response = await handle(event, lambdaContext());
-    const failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
-    result.delivered += messages.length - failed.size;
-    result.failed += failed.size;
-    const done = messages.filter((m) => !failed.has(m.MessageId ?? ''));
-    if (done.length > 0) await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: url, Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' })) }));
-  }
-  return result;
-}
 
 /** The Lambda's environment for this test (as the stack gives it), and the configuration the handler will read. */
 function configure(extra: Record<string, string> = {}): Config {

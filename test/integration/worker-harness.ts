@@ -3,14 +3,14 @@
  * worker/main.ts dev`), a simulated SIP caller on @livekit/rtc-node, and the AWS side as Lambda
  * would run it (LocalStack queues drained into the persist and recording handlers).
  */
+import { deliver, receive, type Handler } from '../support/queue-poller.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CreateQueueCommand, DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { Room, type TextStreamReader } from '@livekit/rtc-node';
-import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { AccessToken, AgentDispatchClient, RoomServiceClient } from 'livekit-server-sdk';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -218,7 +218,6 @@ export class LiveKitRooms {
   }
 }
 
-type Handler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
 
 export { lambdaContext };
 
@@ -256,34 +255,10 @@ export class QueuePump {
 
   /** One receive (long poll of a second) and its batch; true when a batch came. */
   async pollOnce(): Promise<boolean> {
-    const received = await this.sqs.send(new ReceiveMessageCommand({ QueueUrl: this.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageSystemAttributeNames: ['All'] }));
-    const messages = received.Messages ?? [];
+    const messages = await receive(this.sqs, this.queueUrl);
     if (messages.length === 0) return false;
-    const event: SQSEvent = {
-      Records: messages.map((m) => ({
-        messageId: m.MessageId ?? '',
-        receiptHandle: m.ReceiptHandle ?? '',
-        body: m.Body ?? '',
-        attributes: {
-          ApproximateReceiveCount: m.Attributes?.ApproximateReceiveCount ?? '1',
-          SentTimestamp: m.Attributes?.SentTimestamp ?? '0',
-          SenderId: m.Attributes?.SenderId ?? '',
-          ApproximateFirstReceiveTimestamp: m.Attributes?.ApproximateFirstReceiveTimestamp ?? '0',
-        },
-        messageAttributes: {},
-        md5OfBody: m.MD5OfBody ?? '',
-        eventSource: 'aws:sqs',
-        eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:e2e',
-        awsRegion: 'us-east-1',
-      })),
-    };
-    for (const record of event.Records) this.bodies.push(record.body);
-    const response = await this.handler(event, lambdaContext());
-    const failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
-    const done = messages.filter((m) => !failed.has(m.MessageId ?? ''));
-    if (done.length > 0) {
-      await this.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' })) }));
-    }
+    for (const message of messages) this.bodies.push(message.Body ?? '');
+    await deliver(this.sqs, this.queueUrl, this.handler, messages, 'e2e');
     return true;
   }
 
