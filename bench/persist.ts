@@ -36,13 +36,14 @@
  * Digging further: bench/support/handler-stages.ts (CPU per handler stage, no I/O) and
  * bench/support/handler-ablation.ts (the handler's layers peeled off one by one against a server).
  */
+import { lambdaContext } from '../test/support/lambda-context.ts';
 import './support/quiet.ts';
 import { randomUUID } from 'node:crypto';
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import type { Context, SQSEvent } from 'aws-lambda';
+import type { SQSEvent } from 'aws-lambda';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import mysql from 'mysql2/promise';
@@ -126,25 +127,6 @@ async function timed(messages: number, run: () => Promise<void>): Promise<number
   const start = performance.now();
   await run();
   return messages / ((performance.now() - start) / 1000);
-}
-
-/** A Lambda context as the runtime hands one to each invocation. */
-function lambdaContext(): Context {
-  const deadline = Date.now() + 60_000;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: 'calldata-bench',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:calldata-bench',
-    memoryLimitInMB: '1024',
-    awsRequestId: randomUUID(),
-    logGroupName: '/aws/lambda/calldata-bench',
-    logStreamName: 'bench',
-    getRemainingTimeInMillis: () => deadline - Date.now(),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
 }
 
 async function feed(events: readonly SQSEvent[]): Promise<void> {

@@ -4,7 +4,6 @@
  * would run it (LocalStack queues drained into the persist and recording handlers).
  */
 import { deliver, receive, type Handler } from '../support/queue-poller.ts';
-import { lambdaContext } from '../support/lambda-context.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { openSync, readFileSync } from 'node:fs';
@@ -219,7 +218,6 @@ export class LiveKitRooms {
 }
 
 
-export { lambdaContext };
 
 /** A message on the fact queue, as far as the tests look at it. */
 export interface QueuedMessage {
