@@ -17,17 +17,38 @@
  * JSON text cannot carry unpaired UTF-16 surrogates (JSON_VALID rejects their escapes, the UTF-8
  * encoder replaces them in TEXT columns), so a row holding one is stored with those characters
  * escaped reversibly (see text-escape.ts) and `escaped` set; reads undo it. NUL is fine here.
+ *
+ * Listing: every write also stores the call's summary (its line in a list) in plain columns —
+ * `listed` (an agent reported the call), start_ms, direction, numbers, answered, status,
+ * duration, has_recording — so a page is one index range scan that never reads the JSON.
+ * start_ms rather than start_time: DATETIME ends in year 9999, the contract's times do not.
+ * The summary's text columns are VARBINARY (exact bytes: `utf8mb4_bin` pads, 'a' = 'a '), and
+ * the room filter adds a byte-length check to room_name's padded comparison for the same reason.
+ * Every listing index ends in (start_ms, call_id): read backwards it is the page order.
  */
 import { randomUUID } from 'node:crypto';
 import { createPool, type Pool, type PoolConnection, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
-import type { CallState, RenderedDocuments } from '../contract/record.ts';
+import type { CallState, CallSummary, RenderedDocuments } from '../contract/record.ts';
 import { redactUrl } from '../shared/redact.ts';
-import { MergingBackend, RECORDS, type BackendOptions, type FastResult, type OpenCall, type RowWrite, type StoredCall } from './backend.ts';
-import { classifyDriverError, LocationError, StorageError } from './errors.ts';
+import { CALL_ID_PATTERN } from '../contract/facts.ts';
+import {
+  decodeCursor,
+  encodeCursor,
+  MergingBackend,
+  RECORDS,
+  type BackendOptions,
+  type CallPage,
+  type CallQuery,
+  type FastResult,
+  type OpenCall,
+  type RowWrite,
+  type StoredCall,
+} from './backend.ts';
+import { classifyDriverError, InvalidQueryError, LocationError, StorageError } from './errors.ts';
 import { textEscaper } from './text-escape.ts';
 
 const BACKEND = 'mysql';
-/** At most sixteen placeholders a row; a prepared statement allows 65 535. */
+/** At most twenty-three placeholders a row; a prepared statement allows 65 535. */
 const MAX_ROWS_PER_STATEMENT = 1_000;
 /** Room for the statement's fixed part and per-parameter framing inside max_allowed_packet. */
 const PACKET_HEADROOM_BYTES = 64 * 1024;
@@ -35,6 +56,8 @@ const ROW_OVERHEAD_BYTES = 256;
 /** Used when the server does not say (it always does on MySQL and MariaDB). */
 const DEFAULT_MAX_PACKET_BYTES = 4 * 1024 * 1024;
 const STATEMENT_TIMEOUT_MS = 30_000;
+/** Adding the listing columns and indexes to a large table from an earlier version takes a while, once. */
+const MIGRATION_TIMEOUT_MS = 15 * 60_000;
 /** DATETIME's range; the record keeps the exact time whatever the column can show. */
 const MAX_DATETIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 /**
@@ -53,7 +76,36 @@ type WriteKind = 'fast' | 'cas';
  * BY), hence the quotes.
  */
 const LEADING_COLUMNS = ['call_id', 'version', 'sole_writer', 'writer_seq', 'folder', 'room_name', 'start_time', 'last_fact_ms', 'final', 'state'] as const;
+/** The call's summary, after the document columns. */
+const SUMMARY_COLUMNS = ['listed', 'start_ms', 'direction', 'user_number', 'agent_number', 'answered', 'status', 'duration_ms', 'has_recording'] as const;
 const TRAILING_COLUMNS = ['`escaped`', 'write_id', 'updated_at'] as const;
+
+/**
+ * The summary columns and the listing indexes, with their definitions: the table's CREATE names
+ * them all, and a table from an earlier version gains the ones it lacks (its rows stay unlisted
+ * until their next write). A number is at most 256 UTF-16 units, 7 bytes each when escaped.
+ */
+const LISTING_COLUMNS: readonly (readonly [string, string])[] = [
+  ['listed', 'BOOLEAN NOT NULL DEFAULT FALSE'],
+  ['start_ms', 'BIGINT NULL'],
+  ['direction', 'VARBINARY(16) NULL'],
+  ['user_number', 'VARBINARY(1792) NULL'],
+  ['agent_number', 'VARBINARY(1792) NULL'],
+  ['answered', 'BOOLEAN NULL'],
+  ['status', 'VARBINARY(64) NULL'],
+  ['duration_ms', 'BIGINT NULL'],
+  ['has_recording', 'BOOLEAN NULL'],
+];
+const LISTING_INDEXES: readonly (readonly [string, string])[] = [
+  // Newest first; a time window is a range of it.
+  [`${RECORDS}_listed_idx`, '(listed, start_ms, call_id)'],
+  // One room's calls in page order. A prefix (a 4 096-character name is more than a key holds):
+  // equality on the prefix still reads one room's entries in (start_ms, call_id) order.
+  [`${RECORDS}_room_listed_idx`, '(room_name(191), start_ms, call_id)'],
+  // A number is the caller's or the agent's: one index each, one ordered branch each in the query.
+  [`${RECORDS}_user_number_idx`, '(user_number(191), start_ms, call_id)'],
+  [`${RECORDS}_agent_number_idx`, '(agent_number(191), start_ms, call_id)'],
+];
 
 /** call_id and the writer are ASCII with a binary collation: ids differing only in case are different. */
 const DDL = `CREATE TABLE IF NOT EXISTS ${RECORDS} (
@@ -72,11 +124,63 @@ const DDL = `CREATE TABLE IF NOT EXISTS ${RECORDS} (
     \`escaped\` BOOLEAN NOT NULL DEFAULT FALSE,
     write_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
     updated_at DATETIME(3) NOT NULL COMMENT 'UTC',
+    ${LISTING_COLUMNS.map(([name, type]) => `${name} ${type},`).join('\n    ')}
     PRIMARY KEY (call_id),
     KEY ${RECORDS}_start_time_idx (start_time),
     KEY ${RECORDS}_room_name_idx (room_name(191), start_time),
-    KEY ${RECORDS}_open_idx (final, last_fact_ms)
+    KEY ${RECORDS}_open_idx (final, last_fact_ms),
+    ${LISTING_INDEXES.map(([name, parts]) => `KEY ${name} ${parts}`).join(',\n    ')}
   ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`;
+
+/** Page sizes a query may ask for. */
+const MAX_PAGE = 1_000;
+/** Whole milliseconds; a bound outside every start time the contract allows means the same clamped. */
+const MIN_BOUND_MS = -1;
+const MAX_BOUND_MS = Number.MAX_SAFE_INTEGER;
+/** MySQL's errors for a column or index that is already there (another process migrated first). */
+const ALREADY_THERE = new Set(['ER_DUP_FIELDNAME', 'ER_DUP_KEYNAME']);
+
+/** The columns a listed call's summary is built from. */
+const SUMMARY_SELECT = `call_id, room_name, start_ms, direction, user_number, agent_number, answered, status, duration_ms, has_recording, \`escaped\``;
+
+/** A time bound as a whole millisecond the comparison means the same with ("start >= 1.5" is "start >= 2"). */
+function boundMs(value: number, what: string): string {
+  if (typeof value !== 'number' || Number.isNaN(value)) throw new InvalidQueryError(`${what} is not a number`);
+  // As text: the driver would send a number as DOUBLE.
+  return String(Math.min(Math.max(Math.ceil(value), MIN_BOUND_MS), MAX_BOUND_MS));
+}
+
+function checkQuery(query: CallQuery): void {
+  if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > MAX_PAGE) throw new InvalidQueryError(`limit must be a whole number from 1 to ${MAX_PAGE}`);
+  for (const key of ['room', 'number', 'status'] as const) {
+    if (query[key] !== undefined && typeof query[key] !== 'string') throw new InvalidQueryError(`${key} must be text`);
+  }
+  if (query.direction !== undefined && query.direction !== 'inbound' && query.direction !== 'outbound') throw new InvalidQueryError('direction must be inbound or outbound');
+  if (query.answered !== undefined && typeof query.answered !== 'boolean') throw new InvalidQueryError('answered must be true or false');
+}
+
+/** VARBINARY arrives as a Buffer; TEXT as a string. */
+function textColumn(raw: unknown): string {
+  return Buffer.isBuffer(raw) ? raw.toString('utf8') : String(raw);
+}
+
+/** A listed call's summary from its columns, equal to what the model's summarize gives. */
+function summaryOf(row: RowDataPacket): CallSummary {
+  const escaped = Number(row.escaped) === 1;
+  const text = (raw: unknown) => (escaped ? TEXT.unescape(textColumn(raw)) : textColumn(raw));
+  return {
+    callId: String(row.call_id),
+    roomName: text(row.room_name),
+    startedAtMs: Number(row.start_ms),
+    direction: text(row.direction) as CallSummary['direction'],
+    ...(row.agent_number === null ? {} : { agentNumber: text(row.agent_number) }),
+    ...(row.user_number === null ? {} : { userNumber: text(row.user_number) }),
+    ...(row.duration_ms === null ? {} : { durationMs: Number(row.duration_ms) }),
+    answered: Number(row.answered) === 1,
+    status: text(row.status),
+    hasRecording: Number(row.has_recording) === 1,
+  };
+}
 
 /** One row's statement parameters (without the statement-wide write id), and its size on the wire. */
 interface EncodedRow {
@@ -107,6 +211,8 @@ function datetimeText(ms: number): string {
 function encodeRow(row: RowWrite, version: number, documents: readonly DocumentColumn[]): EncodedRow {
   const escaped = TEXT.needs(row.roomName ?? '') || TEXT.needsAny(row.state) || TEXT.needsAny(row.documents);
   const json = (value: unknown) => (value === undefined ? null : JSON.stringify(escaped ? TEXT.mapStrings(value, TEXT.escape) : value));
+  const text = (value: string | undefined) => (value === undefined ? null : escaped ? TEXT.escape(value) : value);
+  const summary = row.summary;
   const values: unknown[] = [
     row.callId,
     // Integers as text: the driver would send a number as DOUBLE; the server converts text to BIGINT exactly.
@@ -120,6 +226,16 @@ function encodeRow(row: RowWrite, version: number, documents: readonly DocumentC
     row.final,
     json(row.state),
     ...documents.map((column) => json(row.documents[column])),
+    // The summary (SUMMARY_COLUMNS): all null, and not listed, until an agent reported the call.
+    summary !== undefined,
+    summary === undefined ? null : String(summary.startedAtMs),
+    text(summary?.direction),
+    text(summary?.userNumber),
+    text(summary?.agentNumber),
+    summary?.answered ?? null,
+    text(summary?.status),
+    summary?.durationMs === undefined ? null : String(summary.durationMs),
+    summary?.hasRecording ?? null,
     escaped,
   ];
   const bytes = values.reduce<number>((sum, value) => sum + (typeof value === 'string' ? Buffer.byteLength(value) : 8), ROW_OVERHEAD_BYTES);
@@ -155,7 +271,7 @@ function statementGroups(rows: readonly EncodedRow[], packetBudget: number): Enc
 function upsertStatement(kind: WriteKind, documents: readonly DocumentColumn[], rows: readonly EncodedRow[], writeId: string): { sql: string; values: unknown[] } {
   const values: unknown[] = [];
   for (const row of rows) values.push(...row.values, writeId);
-  const columns = [...LEADING_COLUMNS, ...documents, ...TRAILING_COLUMNS];
+  const columns = [...LEADING_COLUMNS, ...documents, ...SUMMARY_COLUMNS, ...TRAILING_COLUMNS];
   const tuple = `(${columns.map((column) => (column === 'updated_at' ? 'UTC_TIMESTAMP(3)' : '?')).join(', ')})`;
   const guard =
     kind === 'fast'
@@ -387,6 +503,77 @@ export class MysqlBackend extends MergingBackend {
     }
   }
 
+  /**
+   * One statement per page: the listed calls passing the filter after the cursor, newest first,
+   * limit + 1 of them (the extra one says whether a cursor is due). A number filter is the union of
+   * two ordered branches (the caller's index and the agent's), each stopping at limit + 1.
+   */
+  override async queryCalls(query: CallQuery): Promise<CallPage> {
+    checkQuery(query);
+    const after = decodeCursor(query.cursor);
+    if (after && !CALL_ID_PATTERN.test(after.callId)) throw new InvalidQueryError('the cursor is not one this store returned');
+    // Untrusted text is compared as stored: a value that needs escaping is stored escaped (its row
+    // is then an escaped one), and escaping changes nothing else, so escaping the value always is exact.
+    const where: string[] = ['listed = TRUE'];
+    const values: unknown[] = [];
+    if (query.sinceMs !== undefined) {
+      where.push('start_ms >= ?');
+      values.push(boundMs(query.sinceMs, 'sinceMs'));
+    }
+    if (query.untilMs !== undefined) {
+      where.push('start_ms < ?');
+      values.push(boundMs(query.untilMs, 'untilMs'));
+    }
+    if (query.room !== undefined) {
+      const room = TEXT.escape(query.room);
+      // utf8mb4_bin ignores trailing spaces: the byte length tells 'a' from 'a '.
+      where.push('room_name = ? AND OCTET_LENGTH(room_name) = ?');
+      values.push(room, String(Buffer.byteLength(room, 'utf8')));
+    }
+    if (query.direction !== undefined) {
+      where.push('direction = ?');
+      values.push(query.direction);
+    }
+    if (query.answered !== undefined) {
+      where.push('answered = ?');
+      values.push(query.answered);
+    }
+    if (query.status !== undefined) {
+      where.push('status = ?');
+      values.push(TEXT.escape(query.status));
+    }
+    if (after) {
+      where.push('(start_ms < ? OR (start_ms = ? AND call_id < ?))');
+      values.push(String(after.startedAtMs), String(after.startedAtMs), after.callId);
+    }
+    const limit = String(query.limit + 1);
+    const order = 'ORDER BY start_ms DESC, call_id DESC LIMIT ?';
+    let sql: string;
+    let params: unknown[];
+    if (query.number === undefined) {
+      sql = `SELECT ${SUMMARY_SELECT} FROM ${RECORDS} WHERE ${where.join(' AND ')} ${order}`;
+      params = [...values, limit];
+    } else {
+      const number = TEXT.escape(query.number);
+      // The second branch leaves out the calls the first already has (both numbers the same).
+      sql = `(SELECT ${SUMMARY_SELECT} FROM ${RECORDS} WHERE ${where.join(' AND ')} AND user_number = ? ${order})
+        UNION ALL (SELECT ${SUMMARY_SELECT} FROM ${RECORDS} WHERE ${where.join(' AND ')} AND agent_number = ? AND NOT (user_number <=> ?) ${order})
+        ${order}`;
+      params = [...values, number, limit, ...values, number, number, limit, limit];
+    }
+    let rows: RowDataPacket[];
+    try {
+      const pool = this.getPool();
+      await this.ensureSchema(pool);
+      [rows] = await pool.execute<RowDataPacket[]>({ sql, values: params, timeout: STATEMENT_TIMEOUT_MS });
+    } catch (error) {
+      throw classifyDriverError(BACKEND, 'list calls', error);
+    }
+    const calls = rows.slice(0, query.limit).map((row) => summaryOf(row));
+    const last = calls[calls.length - 1];
+    return rows.length > query.limit && last ? { calls, cursor: encodeCursor(last) } : { calls };
+  }
+
   async close(): Promise<void> {
     const pool = this.pool;
     this.pool = undefined;
@@ -433,17 +620,46 @@ export class MysqlBackend extends MergingBackend {
     return this.schemaReady;
   }
 
-  private async createSchema(pool: Pool): Promise<ServerLimits> {
+  private async createSchema(pool: Pool, attempt = 1): Promise<ServerLimits> {
     const [found] = await pool.execute<RowDataPacket[]>({
-      sql: `SELECT COUNT(*) AS present, @@max_allowed_packet AS max_packet FROM information_schema.tables
-            WHERE table_schema = DATABASE() AND table_name = ?`,
-      values: [RECORDS],
+      sql: `SELECT
+              (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?) AS present,
+              (SELECT GROUP_CONCAT(column_name) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ?
+                 AND column_name IN (${LISTING_COLUMNS.map(() => '?').join(', ')})) AS listing_columns,
+              (SELECT GROUP_CONCAT(DISTINCT index_name) FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ?
+                 AND index_name IN (${LISTING_INDEXES.map(() => '?').join(', ')})) AS listing_indexes,
+              @@max_allowed_packet AS max_packet, @@version AS version`,
+      values: [RECORDS, RECORDS, ...LISTING_COLUMNS.map(([name]) => name), RECORDS, ...LISTING_INDEXES.map(([name]) => name)],
       timeout: STATEMENT_TIMEOUT_MS,
     });
-    // Table already there (the usual case): no DDL, so no CREATE privilege needed. CREATE TABLE
-    // IF NOT EXISTS (indexes included) is safe when two processes start together.
-    if (Number(found[0]?.present) !== 1) await pool.query({ sql: DDL, timeout: STATEMENT_TIMEOUT_MS });
-    const maxPacket = Number(found[0]?.max_packet);
+    const info = found[0];
+    const names = (raw: unknown) => new Set(raw === null || raw === undefined ? [] : textColumn(raw).split(','));
+    // Table complete (the usual case): no DDL, so no locks and no CREATE or ALTER privilege needed.
+    // CREATE TABLE IF NOT EXISTS (indexes included) is safe when two processes start together.
+    if (Number(info?.present) !== 1) await pool.query({ sql: DDL, timeout: STATEMENT_TIMEOUT_MS });
+    else {
+      const columns = names(info?.listing_columns);
+      const indexes = names(info?.listing_indexes);
+      const missingColumns = LISTING_COLUMNS.filter(([name]) => !columns.has(name));
+      const missingIndexes = LISTING_INDEXES.filter(([name]) => !indexes.has(name));
+      // MariaDB takes IF NOT EXISTS (another process may be adding the same); MySQL does not, and
+      // reports the duplicate instead, after which the check runs again.
+      const ifNotExists = /mariadb/i.test(String(info?.version)) ? 'IF NOT EXISTS ' : '';
+      try {
+        // Columns first, alone: appended columns are an instant change; indexes are built online.
+        if (missingColumns.length > 0) {
+          await pool.query({ sql: `ALTER TABLE ${RECORDS} ${missingColumns.map(([name, type]) => `ADD COLUMN ${ifNotExists}${name} ${type}`).join(', ')}`, timeout: MIGRATION_TIMEOUT_MS });
+        }
+        if (missingIndexes.length > 0) {
+          await pool.query({ sql: `ALTER TABLE ${RECORDS} ${missingIndexes.map(([name, parts]) => `ADD INDEX ${ifNotExists}${name} ${parts}`).join(', ')}`, timeout: MIGRATION_TIMEOUT_MS });
+        }
+      } catch (error) {
+        const code = typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : '';
+        if (ALREADY_THERE.has(code) && attempt < 3) return this.createSchema(pool, attempt + 1);
+        throw error;
+      }
+    }
+    const maxPacket = Number(info?.max_packet);
     return { packetBudget: (Number.isFinite(maxPacket) && maxPacket > 0 ? maxPacket : DEFAULT_MAX_PACKET_BYTES) - PACKET_HEADROOM_BYTES };
   }
 

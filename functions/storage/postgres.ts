@@ -12,19 +12,42 @@
  * jsonb (and text) cannot hold NUL or unpaired UTF-16 surrogates, which untrusted room names and
  * transcripts may contain: such a row is stored with those characters escaped reversibly (see
  * text-escape.ts) and `escaped` set, and reads undo it.
+ *
+ * Listing: every write also stores the call's summary (its line in a list) in plain columns —
+ * `listed` (an agent reported the call), direction, numbers, answered, status, duration,
+ * has_recording, beside room_name and start_time — so a page is one index range scan that never
+ * touches the (possibly megabytes of) jsonb. The listing indexes are partial (`WHERE listed`) and
+ * end in (start_time, call_id COLLATE "C"): read backwards, they give the page order directly.
+ * Room names are up to 4 096 characters (more bytes than a btree entry may hold), so the room
+ * index keys md5(room_name) and the query re-checks the name itself.
  */
 import { Pool, type PoolClient, type QueryConfig } from 'pg';
-import type { CallState, RenderedDocuments } from '../contract/record.ts';
+import { CALL_ID_PATTERN } from '../contract/facts.ts';
+import type { CallState, CallSummary, RenderedDocuments } from '../contract/record.ts';
 import { redactUrl } from '../shared/redact.ts';
-import { MergingBackend, RECORDS, type BackendOptions, type FastResult, type OpenCall, type RowWrite, type StoredCall } from './backend.ts';
-import { classifyDriverError, LocationError } from './errors.ts';
+import {
+  decodeCursor,
+  encodeCursor,
+  MergingBackend,
+  RECORDS,
+  type BackendOptions,
+  type CallPage,
+  type CallQuery,
+  type FastResult,
+  type OpenCall,
+  type RowWrite,
+  type StoredCall,
+} from './backend.ts';
+import { classifyDriverError, InvalidQueryError, LocationError } from './errors.ts';
 import { textEscaper } from './text-escape.ts';
 
 const BACKEND = 'postgres';
-/** Thirteen parameters a row; PostgreSQL allows 65 535 parameters in one statement. */
+/** Twenty-one parameters a row; PostgreSQL allows 65 535 parameters in one statement. */
 const ROWS_PER_STATEMENT = 1_000;
 /** Statements of up to this many rows are prepared (named); SQS batches repeat a few sizes. */
 const PREPARED_MAX_ROWS = 20;
+/** Adding the listing columns and indexes to a large table from an earlier version takes a while, once. */
+const MIGRATION_TIMEOUT_MS = 15 * 60_000;
 /** Serialises table creation between processes starting at once ('calldata' in ASCII). */
 const SCHEMA_LOCK_KEY = '7161124082938749025';
 
@@ -52,8 +75,86 @@ const DDL = [
   `CREATE INDEX IF NOT EXISTS ${RECORDS}_room_name_idx ON ${RECORDS} USING hash (room_name)`,
   // The sweeper's question: open calls, oldest last fact first. Final rows leave the index.
   `CREATE INDEX IF NOT EXISTS ${RECORDS}_open_idx ON ${RECORDS} (last_fact_ms) WHERE NOT final`,
+  // The summary columns. A table from an earlier version gains them here (its rows stay unlisted
+  // until their next write); on a new table this is the only place they are declared.
+  `ALTER TABLE ${RECORDS}
+    ADD COLUMN IF NOT EXISTS listed boolean NOT NULL DEFAULT false,
+    ADD COLUMN IF NOT EXISTS direction text,
+    ADD COLUMN IF NOT EXISTS user_number text,
+    ADD COLUMN IF NOT EXISTS agent_number text,
+    ADD COLUMN IF NOT EXISTS answered boolean,
+    ADD COLUMN IF NOT EXISTS status text,
+    ADD COLUMN IF NOT EXISTS duration_ms bigint,
+    ADD COLUMN IF NOT EXISTS has_recording boolean`,
+  // Listing, newest first: (start_time, call_id) read backwards is the page order, so a page (and
+  // a time window) is one range scan stopping after limit + 1 rows. call_id in "C" order, which is
+  // the order of the ids' characters ([A-Za-z0-9_.-]), whatever the database's collation.
+  `CREATE INDEX IF NOT EXISTS ${RECORDS}_listed_idx ON ${RECORDS} (start_time, call_id COLLATE "C") WHERE listed`,
+  // One room's calls in page order. md5 because a btree entry cannot hold every room name (4 096
+  // characters); the query re-checks room_name itself, so a collision costs a row, not a wrong answer.
+  // Not partial: the planner keeps statistics of an index expression only for a whole-table index,
+  // and without them it guesses a room has a handful of calls and sorts all of them instead.
+  `CREATE INDEX IF NOT EXISTS ${RECORDS}_room_md5_idx ON ${RECORDS} (md5(room_name), start_time, call_id COLLATE "C")`,
+  // A number is the caller's or the agent's: one index each, one ordered branch each in the query.
+  `CREATE INDEX IF NOT EXISTS ${RECORDS}_listed_user_idx ON ${RECORDS} (user_number, start_time, call_id COLLATE "C") WHERE listed`,
+  `CREATE INDEX IF NOT EXISTS ${RECORDS}_listed_agent_idx ON ${RECORDS} (agent_number, start_time, call_id COLLATE "C") WHERE listed`,
 ];
-const RELATIONS = [RECORDS, `${RECORDS}_start_time_idx`, `${RECORDS}_room_name_idx`, `${RECORDS}_open_idx`];
+/**
+ * Present when the schema is complete. The summary columns are added in the same transaction as
+ * the listing indexes that name them, so the indexes being there means the columns are too.
+ */
+const RELATIONS = [
+  RECORDS,
+  `${RECORDS}_start_time_idx`,
+  `${RECORDS}_room_name_idx`,
+  `${RECORDS}_open_idx`,
+  `${RECORDS}_listed_idx`,
+  `${RECORDS}_room_md5_idx`,
+  `${RECORDS}_listed_user_idx`,
+  `${RECORDS}_listed_agent_idx`,
+];
+
+/** Page sizes a query may ask for. */
+const MAX_PAGE = 1_000;
+/** Start times are whole milliseconds in [0, 8.64e15]; every safe integer is a valid timestamptz. */
+const MIN_BOUND_MS = -1;
+const MAX_BOUND_MS = Number.MAX_SAFE_INTEGER;
+
+/** The columns a listed call's summary is built from (start_ms: start_time as epoch milliseconds). */
+const SUMMARY_COLUMNS = `call_id COLLATE "C" AS call_id, room_name, (extract(epoch FROM start_time) * 1000)::bigint AS start_ms, direction,
+  user_number, agent_number, answered, status, duration_ms, has_recording, escaped`;
+
+interface SummaryRow {
+  call_id: string;
+  room_name: string;
+  start_ms: string;
+  direction: string;
+  user_number: string | null;
+  agent_number: string | null;
+  answered: boolean;
+  status: string;
+  duration_ms: string | null;
+  has_recording: boolean;
+  escaped: boolean;
+}
+
+/** Epoch milliseconds as a timestamptz, in integer arithmetic (exact), for parameter `$n`. */
+const msParam = (n: number) => `(TIMESTAMPTZ 'epoch' + $${n}::bigint * INTERVAL '1 millisecond')`;
+
+/** A time bound as a whole millisecond the comparison means the same with ("start >= 1.5" is "start >= 2"). */
+function boundMs(value: number, what: string): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) throw new InvalidQueryError(`${what} is not a number`);
+  return Math.min(Math.max(Math.ceil(value), MIN_BOUND_MS), MAX_BOUND_MS);
+}
+
+function checkQuery(query: CallQuery): void {
+  if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > MAX_PAGE) throw new InvalidQueryError(`limit must be a whole number from 1 to ${MAX_PAGE}`);
+  for (const key of ['room', 'number', 'status'] as const) {
+    if (query[key] !== undefined && typeof query[key] !== 'string') throw new InvalidQueryError(`${key} must be text`);
+  }
+  if (query.direction !== undefined && query.direction !== 'inbound' && query.direction !== 'outbound') throw new InvalidQueryError('direction must be inbound or outbound');
+  if (query.answered !== undefined && typeof query.answered !== 'boolean') throw new InvalidQueryError('answered must be true or false');
+}
 
 interface Row {
   call_id: string;
@@ -69,6 +170,23 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
+}
+
+/** A listed call's summary from its columns, equal to what the model's summarize gives. */
+function summaryOf(row: SummaryRow): CallSummary {
+  const text = (value: string) => (row.escaped ? TEXT.unescape(value) : value);
+  return {
+    callId: row.call_id,
+    roomName: text(row.room_name),
+    startedAtMs: Number(row.start_ms),
+    direction: text(row.direction) as CallSummary['direction'],
+    ...(row.agent_number === null ? {} : { agentNumber: text(row.agent_number) }),
+    ...(row.user_number === null ? {} : { userNumber: text(row.user_number) }),
+    ...(row.duration_ms === null ? {} : { durationMs: Number(row.duration_ms) }),
+    answered: row.answered,
+    status: text(row.status),
+    hasRecording: row.has_recording,
+  };
 }
 
 export class PostgresBackend extends MergingBackend {
@@ -107,6 +225,8 @@ export class PostgresBackend extends MergingBackend {
     const tuples = rows.map((row, i) => {
       const escaped = TEXT.needs(row.roomName ?? '') || TEXT.needsAny(row.state) || TEXT.needsAny(row.documents);
       const json = (value: unknown) => (value === undefined ? null : JSON.stringify(escaped ? TEXT.mapStrings(value, TEXT.escape) : value));
+      const text = (value: string | undefined) => (value === undefined ? null : escaped ? TEXT.escape(value) : value);
+      const summary = row.summary;
       const p = values.length;
       values.push(
         row.callId,
@@ -122,10 +242,19 @@ export class PostgresBackend extends MergingBackend {
         json(row.documents.metadata),
         json(row.documents.transcription),
         escaped,
+        // The summary: all null (and not listed) until an agent reported the call.
+        summary !== undefined,
+        text(summary?.direction),
+        text(summary?.userNumber),
+        text(summary?.agentNumber),
+        summary?.answered ?? null,
+        text(summary?.status),
+        summary?.durationMs ?? null,
+        summary?.hasRecording ?? null,
       );
       const $ = (n: number) => `$${p + n}`;
       // Epoch milliseconds as integer arithmetic: exact for every time the contract allows.
-      return `(${$(1)}, ${$(2)}::bigint, ${$(3)}::text, ${$(4)}::bigint, ${$(5)}, ${$(6)}::text, TIMESTAMPTZ 'epoch' + ${$(7)}::bigint * INTERVAL '1 millisecond', ${$(8)}::bigint, ${$(9)}::boolean, ${$(10)}::jsonb, ${$(11)}::jsonb, ${$(12)}::jsonb, ${$(13)}::boolean)`;
+      return `(${$(1)}, ${$(2)}::bigint, ${$(3)}::text, ${$(4)}::bigint, ${$(5)}, ${$(6)}::text, TIMESTAMPTZ 'epoch' + ${$(7)}::bigint * INTERVAL '1 millisecond', ${$(8)}::bigint, ${$(9)}::boolean, ${$(10)}::jsonb, ${$(11)}::jsonb, ${$(12)}::jsonb, ${$(13)}::boolean, ${$(14)}::boolean, ${$(15)}::text, ${$(16)}::text, ${$(17)}::text, ${$(18)}::boolean, ${$(19)}::text, ${$(20)}::bigint, ${$(21)}::boolean)`;
     });
     const documents = this.documentColumns().map((column) => `${column} = EXCLUDED.${column},`).join(' ');
     const guard =
@@ -134,13 +263,17 @@ export class PostgresBackend extends MergingBackend {
         : 'stored.version = EXCLUDED.version - 1';
     return {
       ...(rows.length <= PREPARED_MAX_ROWS ? { name: `calldata_${kind}_${this.documentColumns().join('_')}_${rows.length}` } : {}),
-      text: `INSERT INTO ${RECORDS} AS stored (call_id, version, sole_writer, writer_seq, folder, room_name, start_time, last_fact_ms, final, state, metadata, transcription, escaped)
+      text: `INSERT INTO ${RECORDS} AS stored (call_id, version, sole_writer, writer_seq, folder, room_name, start_time, last_fact_ms, final, state, metadata, transcription, escaped,
+          listed, direction, user_number, agent_number, answered, status, duration_ms, has_recording)
         VALUES ${tuples.join(', ')}
         ON CONFLICT (call_id) DO UPDATE SET
           version = ${kind === 'fast' ? 'stored.version + 1' : 'EXCLUDED.version'},
           sole_writer = EXCLUDED.sole_writer, writer_seq = EXCLUDED.writer_seq, folder = EXCLUDED.folder,
           room_name = EXCLUDED.room_name, start_time = EXCLUDED.start_time, last_fact_ms = EXCLUDED.last_fact_ms,
-          final = EXCLUDED.final, state = EXCLUDED.state, ${documents} escaped = EXCLUDED.escaped, updated_at = now()
+          final = EXCLUDED.final, state = EXCLUDED.state, ${documents} escaped = EXCLUDED.escaped,
+          listed = EXCLUDED.listed, direction = EXCLUDED.direction, user_number = EXCLUDED.user_number, agent_number = EXCLUDED.agent_number,
+          answered = EXCLUDED.answered, status = EXCLUDED.status, duration_ms = EXCLUDED.duration_ms, has_recording = EXCLUDED.has_recording,
+          updated_at = now()
         WHERE ${guard}
         RETURNING call_id`,
       values,
@@ -239,6 +372,56 @@ export class PostgresBackend extends MergingBackend {
     }
   }
 
+  /**
+   * One statement per page: the listed calls passing the filter after the cursor, newest first,
+   * limit + 1 of them (the extra one says whether a cursor is due). A number filter is the union of
+   * two ordered branches (the caller's index and the agent's), each stopping at limit + 1.
+   */
+  override async queryCalls(query: CallQuery): Promise<CallPage> {
+    checkQuery(query);
+    const after = decodeCursor(query.cursor);
+    if (after && !CALL_ID_PATTERN.test(after.callId)) throw new InvalidQueryError('the cursor is not one this store returned');
+    const values: unknown[] = [];
+    const param = (value: unknown) => {
+      values.push(value);
+      return values.length;
+    };
+    // Untrusted text is compared as stored: a value that needs escaping is stored escaped (its row
+    // is then an escaped one), and escaping changes nothing else, so escaping the value always is exact.
+    const where: string[] = ['listed'];
+    if (query.sinceMs !== undefined) where.push(`start_time >= ${msParam(param(boundMs(query.sinceMs, 'sinceMs')))}`);
+    if (query.untilMs !== undefined) where.push(`start_time < ${msParam(param(boundMs(query.untilMs, 'untilMs')))}`);
+    if (query.room !== undefined) {
+      const room = param(TEXT.escape(query.room));
+      where.push(`md5(room_name) = md5($${room}::text) AND room_name = $${room}::text`);
+    }
+    if (query.direction !== undefined) where.push(`direction = $${param(query.direction)}::text`);
+    if (query.answered !== undefined) where.push(`answered = $${param(query.answered)}::boolean`);
+    if (query.status !== undefined) where.push(`status = $${param(TEXT.escape(query.status))}::text`);
+    if (after) where.push(`(start_time, call_id COLLATE "C") < (${msParam(param(Math.min(Math.max(after.startedAtMs, MIN_BOUND_MS), MAX_BOUND_MS)))}, $${param(after.callId)}::text)`);
+    const limit = param(query.limit + 1);
+    const order = `ORDER BY start_time DESC, call_id COLLATE "C" DESC LIMIT $${limit}::int`;
+    const select = (extra: string[]) => `SELECT ${SUMMARY_COLUMNS} FROM ${RECORDS} WHERE ${[...where, ...extra].join(' AND ')} ${order}`;
+    let text: string;
+    if (query.number === undefined) text = select([]);
+    else {
+      const number = param(TEXT.escape(query.number));
+      // The second branch leaves out the calls the first already has (both numbers the same).
+      text = `(${select([`user_number = $${number}::text`])}) UNION ALL (${select([`agent_number = $${number}::text`, `user_number IS DISTINCT FROM $${number}::text`])})
+        ORDER BY start_ms DESC, call_id DESC LIMIT $${limit}::int`;
+    }
+    let rows: SummaryRow[];
+    try {
+      const pool = await this.ready();
+      rows = (await pool.query<SummaryRow>({ text, values })).rows;
+    } catch (error) {
+      throw classifyDriverError(BACKEND, 'list calls', error);
+    }
+    const calls = rows.slice(0, query.limit).map((row) => summaryOf(row));
+    const last = calls[calls.length - 1];
+    return rows.length > query.limit && last ? { calls, cursor: encodeCursor(last) } : { calls };
+  }
+
   async close(): Promise<void> {
     const pool = this.pool;
     this.pool = undefined;
@@ -290,7 +473,11 @@ export class PostgresBackend extends MergingBackend {
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [SCHEMA_LOCK_KEY]);
-      for (const ddl of DDL) await client.query(ddl);
+      for (const ddl of DDL) {
+        // query_timeout per query: the driver reads it, its typings leave it out.
+        const statement: QueryConfig & { query_timeout: number } = { text: ddl, query_timeout: MIGRATION_TIMEOUT_MS };
+        await client.query(statement);
+      }
       await client.query('COMMIT');
       healthy = true;
     } catch (error) {

@@ -7,11 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { Connection as CoreConnection } from 'mysql2';
 import { createConnection, type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { FactMessage } from '../../functions/contract/facts.ts';
 import { stateOf } from '../../functions/domain/merge.ts';
 import { deltasOf } from '../../functions/domain/persist.ts';
-import { StorageError } from '../../functions/storage/errors.ts';
+import { InvalidQueryError, StorageError } from '../../functions/storage/errors.ts';
 import { MysqlBackend } from '../../functions/storage/mysql.ts';
 import { BOTH, describeBackendConformance, MODEL, workerMessage } from '../support/backend-conformance.ts';
+import { describeQueryConformance } from '../support/query-conformance.ts';
 import { requireServer, SERVERS } from '../support/servers.ts';
 import { longConversation } from '../support/snapshots.ts';
 
@@ -52,6 +54,14 @@ async function createDatabase(database: string): Promise<void> {
 
 const newCallId = () => `RM_${randomUUID().slice(0, 12)}`;
 
+/** A new, empty database (dropped after the file) and its location. */
+async function freshDatabase(): Promise<string> {
+  const database = `calldata_it_${randomUUID().replaceAll('-', '')}`;
+  databases.push(database);
+  await createDatabase(database);
+  return inDatabase(await requireServer('mysql'), database);
+}
+
 beforeAll(async () => {
   await createDatabase(DATABASE);
 });
@@ -68,6 +78,11 @@ describeBackendConformance({
   create: (location, options) => new MysqlBackend(location, options),
   serverPort: SERVERS.mysql.port,
   viaPort,
+});
+
+describeQueryConformance({
+  name: 'mysql',
+  create: async (options) => new MysqlBackend(await freshDatabase(), options),
 });
 
 describe('mysql backend specifics', () => {
@@ -268,5 +283,171 @@ describe('mysql backend specifics', () => {
     expect((error as StorageError).retryable).toBe(false);
     expect((error as StorageError).message).toMatch(/max_allowed_packet/);
     expect(await backend.read(callId)).toBeUndefined();
+  });
+});
+
+describe('mysql call listing', () => {
+  /** A room name as long as the contract allows: longer than the room index's prefix. */
+  const LONG_ROOM = 'x'.repeat(4_096);
+  let location: string;
+  let backend: MysqlBackend;
+
+  /** Call i of 3 000: one in ten in LONG_ROOM, the rest in 300 rooms of 9 or 10 calls; a start every 37 s. */
+  function listedCall(i: number): FactMessage {
+    const message = workerMessage(`RM_plan${String(i).padStart(5, '0')}`, 1, { roomName: i % 10 === 0 ? LONG_ROOM : `room-${i % 300}` });
+    return { ...message, facts: { ...message.facts, startedAtMs: Date.UTC(2026, 0, 1) + i * 37_000 } };
+  }
+
+  /** The statements (SQL and parameters) any connection runs while `work` runs. */
+  async function statements(work: () => Promise<unknown>): Promise<{ sql: string; values: unknown[] }[]> {
+    const execute = vi.spyOn(CoreConnection.prototype, 'execute');
+    const query = vi.spyOn(CoreConnection.prototype, 'query');
+    try {
+      await work();
+      return [...execute.mock.calls, ...query.mock.calls].map((args: unknown[]) => {
+        const [first, second] = args as [string | { sql: string; values?: unknown[] }, unknown];
+        return typeof first === 'string' ? { sql: first, values: Array.isArray(second) ? second : [] } : { sql: first.sql, values: first.values ?? (Array.isArray(second) ? second : []) };
+      });
+    } finally {
+      execute.mockRestore();
+      query.mockRestore();
+    }
+  }
+
+  beforeAll(async () => {
+    location = await freshDatabase();
+    backend = new MysqlBackend(location, BOTH);
+    const messages = Array.from({ length: 3_000 }, (_, i) => listedCall(i));
+    for (let i = 0; i < messages.length; i += 500) await backend.merge(deltasOf(messages.slice(i, i + 500)));
+    await admin((connection) => connection.query(`ANALYZE TABLE ${new URL(location).pathname.slice(1)}.call_records`));
+  }, 120_000);
+  afterAll(async () => {
+    await backend?.close();
+  });
+
+  it('a page is one statement, and EXPLAIN shows the newest page and a room page read through an index', async () => {
+    // Prepare: the pool already connected; a cursor after the first page of a room
+    const first = await backend.queryCalls({ limit: 5, room: 'room-7' });
+    const queries = [
+      { limit: 100 },
+      { limit: 100, cursor: (await backend.queryCalls({ limit: 100 })).cursor },
+      { limit: 100, room: LONG_ROOM },
+      { limit: 5, room: 'room-7', cursor: first.cursor },
+      { limit: 50, number: '+14155550100', sinceMs: Date.UTC(2026, 0, 1, 12) },
+    ];
+    for (const query of queries) {
+      // Act
+      let page: Awaited<ReturnType<MysqlBackend['queryCalls']>> | undefined;
+      const sent = await statements(async () => {
+        page = await backend.queryCalls(query);
+      });
+      // Assess
+      expect(sent).toHaveLength(1);
+      expect(page?.calls).toHaveLength(query.limit);
+      if (query.number !== undefined) continue; // EXPLAIN of a UNION shows its branches unoptimised
+      const [statement] = sent as [{ sql: string; values: unknown[] }];
+      const [plan] = await admin(async (connection) => {
+        await connection.query(`USE ${new URL(location).pathname.slice(1)}`);
+        return connection.execute<RowDataPacket[]>(`EXPLAIN ${statement.sql}`, statement.values as Parameters<typeof connection.execute>[1]);
+      });
+      const shown = JSON.stringify(plan);
+      expect(plan, shown).toHaveLength(1);
+      expect(plan[0]?.key, shown).toMatch(/^call_records_/);
+      expect(plan[0]?.type, shown).not.toBe('ALL');
+      expect(String(plan[0]?.Extra), shown).not.toMatch(/filesort/);
+    }
+  });
+
+  it('matches a room name exactly, 4 096 characters and trailing spaces included, across pages', async () => {
+    // Act
+    const ids: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await backend.queryCalls({ limit: 70, room: LONG_ROOM, cursor });
+      ids.push(...page.calls.map((call) => call.callId));
+      for (const call of page.calls) expect(call.roomName).toBe(LONG_ROOM);
+      cursor = page.cursor;
+    } while (cursor);
+    // Assess: utf8mb4_bin alone would call 'x…x ' equal to 'x…x'
+    expect(ids).toEqual(Array.from({ length: 300 }, (_, k) => `RM_plan${String(2_990 - 10 * k).padStart(5, '0')}`));
+    expect((await backend.queryCalls({ limit: 10, room: `${LONG_ROOM} ` })).calls).toEqual([]);
+    expect((await backend.queryCalls({ limit: 10, room: 'x'.repeat(4_095) })).calls).toEqual([]);
+    expect((await backend.queryCalls({ limit: 10, number: '+14155550100 ', sinceMs: Date.UTC(2026, 0, 1, 12) })).calls).toEqual([]);
+  });
+
+  it('finds a call by a room name and number that had to be stored escaped', async () => {
+    // Prepare: an unpaired surrogate cannot be stored as UTF-8 text; the row is escaped
+    const callId = newCallId();
+    const roomName = 'cut \udc4d room \uE000 mark';
+    const message = workerMessage(callId, 1, { roomName });
+    message.facts.userNumber = { value: '+1\ud83d555', atMs: message.facts.startedAtMs ?? 0 };
+    await backend.merge(deltasOf([message]));
+    // Act
+    const byRoom = await backend.queryCalls({ limit: 10, room: roomName });
+    const byNumber = await backend.queryCalls({ limit: 10, number: '+1\ud83d555' });
+    // Assess
+    expect(byRoom.calls.map((call) => [call.callId, call.roomName, call.userNumber])).toEqual([[callId, roomName, '+1\ud83d555']]);
+    expect(byNumber.calls.map((call) => call.callId)).toEqual([callId]);
+  });
+
+  it('refuses a limit outside 1-1000 and a cursor it did not make, without a round trip', async () => {
+    for (const limit of [0, -1, 1_001, 2.5, Number.NaN]) {
+      const sent = await statements(async () => {
+        await expect(backend.queryCalls({ limit })).rejects.toBeInstanceOf(InvalidQueryError);
+      });
+      expect(sent).toEqual([]);
+    }
+    await expect(backend.queryCalls({ limit: 10, cursor: 'not a cursor' })).rejects.toBeInstanceOf(InvalidQueryError);
+  });
+
+  it('adds the listing columns and indexes to a table made by an earlier version, and lists its calls once written again', async () => {
+    // Prepare: the table as the previous version created it, with one call in it
+    const old = await freshDatabase();
+    const database = new URL(old).pathname.slice(1);
+    await admin(async (connection) => {
+      await connection.query(`CREATE TABLE ${database}.call_records (
+        call_id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, version BIGINT NOT NULL,
+        sole_writer VARCHAR(200) CHARACTER SET ascii COLLATE ascii_bin NULL, writer_seq BIGINT NOT NULL, folder TEXT NOT NULL,
+        room_name TEXT NULL, start_time DATETIME(3) NULL, last_fact_ms BIGINT NOT NULL, final BOOLEAN NOT NULL, state JSON NOT NULL,
+        metadata JSON NULL, transcription JSON NULL, \`escaped\` BOOLEAN NOT NULL DEFAULT FALSE,
+        write_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, updated_at DATETIME(3) NOT NULL,
+        PRIMARY KEY (call_id), KEY call_records_start_time_idx (start_time), KEY call_records_room_name_idx (room_name(191), start_time),
+        KEY call_records_open_idx (final, last_fact_ms)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`);
+      await connection.query(`INSERT INTO ${database}.call_records (call_id, version, writer_seq, folder, last_fact_ms, final, state, write_id, updated_at)
+        VALUES ('RM_before', 1, 0, '', 0, FALSE, '{}', 'x', UTC_TIMESTAMP(3))`);
+    });
+    const upgraded = new MysqlBackend(old, BOTH);
+    try {
+      // Act
+      const callId = newCallId();
+      await upgraded.merge(deltasOf([workerMessage(callId, 1)]));
+      // Assess: the old row is still there (unlisted), the new one listed; every listing index exists
+      expect((await upgraded.queryCalls({ limit: 10 })).calls.map((call) => call.callId)).toEqual([callId]);
+      expect(await rowsOf(`SELECT call_id, listed FROM ${database}.call_records ORDER BY listed`)).toEqual([
+        { call_id: 'RM_before', listed: 0 },
+        { call_id: callId, listed: 1 },
+      ]);
+      const indexes = await rowsOf(`SELECT DISTINCT index_name AS name FROM information_schema.statistics WHERE table_schema = ? AND table_name = 'call_records'`, [database]);
+      expect(indexes.map((row) => String(row.name)).sort()).toEqual([
+        'PRIMARY',
+        'call_records_agent_number_idx',
+        'call_records_listed_idx',
+        'call_records_open_idx',
+        'call_records_room_listed_idx',
+        'call_records_room_name_idx',
+        'call_records_start_time_idx',
+        'call_records_user_number_idx',
+      ]);
+      // A second backend finds the schema complete: one cheap check, no DDL
+      const again = new MysqlBackend(old, BOTH);
+      try {
+        const sent = await statements(() => again.queryCalls({ limit: 1 }));
+        expect(sent.map((s) => s.sql).filter((sql) => /ALTER|CREATE/i.test(sql))).toEqual([]);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await upgraded.close();
+    }
   });
 });
