@@ -1,31 +1,35 @@
-import { randomUUID } from 'node:crypto';
-import { MongoClient } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { metadataRecord, transcriptionRecord } from '../../functions/storage/documents.ts';
-import { StorageError } from '../../functions/storage/errors.ts';
-import { databaseName, MongoBackend } from '../../functions/storage/mongodb.ts';
-import { describeBackendConformance } from '../support/backend-conformance.ts';
-import { requireServer, SERVERS } from '../support/servers.ts';
-import { buildSnapshot } from '../support/snapshots.ts';
-
-const TZ = 'Asia/Kolkata';
-
 /**
- * This run's own database on the shared server, dropped afterwards: runs never see each other's
- * documents, and FerretDB (which scans a collection for most filters) never slows down over runs.
+ * MongoDB backend against the real server (FerretDB 1.24 on SQLite here). Everything runs in a
+ * database of its own, dropped afterwards: runs never see each other's documents, and FerretDB
+ * (which scans a collection for most filters) never slows down over runs.
  */
-const RUN_DATABASE = `calldata_test_${randomUUID().slice(0, 8)}`;
+import { randomUUID } from 'node:crypto';
+import { MongoClient, type CommandStartedEvent, type Document } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MESSAGE_VERSION, type FactMessage } from '../../functions/contract/facts.ts';
+import { mergeAll, sameState, stateOf } from '../../functions/domain/merge.ts';
+import { deltasOf } from '../../functions/domain/persist.ts';
+import { RECORDS } from '../../functions/storage/backend.ts';
+import { StorageError } from '../../functions/storage/errors.ts';
+import { databaseName, MongoBackend, VERSIONS, versionId, type RecordDocument, type VersionDocument } from '../../functions/storage/mongodb.ts';
+import { BOTH, describeBackendConformance, workerMessage } from '../support/backend-conformance.ts';
+import { requireServer, SERVERS } from '../support/servers.ts';
 
-async function runLocation(): Promise<string> {
+const RUN_DATABASE = `calldata_test_${randomUUID().slice(0, 8)}`;
+const databases = [RUN_DATABASE];
+
+async function locationOf(database: string): Promise<string> {
   const url = new URL(await requireServer('mongodb'));
-  url.pathname = `/${RUN_DATABASE}`;
+  url.pathname = `/${database}`;
   return url.toString();
 }
+
+const runLocation = () => locationOf(RUN_DATABASE);
 
 afterAll(async () => {
   const client = new MongoClient(await runLocation(), { serverSelectionTimeoutMS: 5_000 });
   try {
-    await client.db().dropDatabase();
+    for (const database of databases) await client.db(database).dropDatabase();
   } finally {
     await client.close();
   }
@@ -42,19 +46,70 @@ function viaPort(location: string, port: number): string {
 describeBackendConformance({
   name: 'mongodb',
   location: runLocation,
-  create: (location) => new MongoBackend(location),
+  create: (location, options) => new MongoBackend(location, options),
   serverPort: SERVERS.mongodb.port,
   viaPort,
+  // FerretDB is slower than the SQL servers per write; 150 cases still cover every party mix.
+  propertyRuns: 150,
 });
+
+/** A backend whose driver reports every command it sends. */
+class MonitoredBackend extends MongoBackend {
+  readonly commands: CommandStartedEvent[] = [];
+  constructor(location: string) {
+    const url = new URL(location);
+    url.searchParams.set('monitorCommands', 'true');
+    super(url.toString(), BOTH);
+    this.client().on('commandStarted', (event) => this.commands.push(event));
+  }
+}
+
+/** Every filter a command carries (find, update, delete, findAndModify, count, aggregate $match). */
+function filtersOf(event: CommandStartedEvent): Document[] {
+  const command = event.command;
+  switch (event.commandName) {
+    case 'find':
+    case 'count':
+      return [command.filter ?? command.query ?? {}];
+    case 'update':
+      return (command.updates as { q: Document }[]).map((u) => u.q);
+    case 'delete':
+      return (command.deletes as { q: Document }[]).map((d) => d.q);
+    case 'findAndModify':
+      return [command.query ?? {}];
+    case 'aggregate':
+      return (command.pipeline as Document[]).map((stage) => stage.$match ?? {});
+    default:
+      return [];
+  }
+}
+
+const isBareId = (filter: Document) => Object.keys(filter).length === 1 && typeof filter._id === 'string';
+
+/** A non-cumulative message from a party of its own (as the webhook sends them). */
+function webhookMessage(callId: string, atMs: number, writer = `webhook:EV_${randomUUID().slice(0, 8)}`): FactMessage {
+  return {
+    v: MESSAGE_VERSION,
+    kind: 'webhook',
+    callId,
+    writer,
+    seq: 1,
+    cumulative: false,
+    sentAtMs: atMs,
+    facts: { ended: { atMs, source: 'participant_left', reason: 'sip participant left' } },
+  };
+}
 
 describe('mongodb backend specifics', () => {
   let location: string;
   let backend: MongoBackend;
   let inspector: MongoClient;
+  const records = () => inspector.db(RUN_DATABASE).collection<RecordDocument>(RECORDS);
+  const versions = () => inspector.db(RUN_DATABASE).collection<VersionDocument>(VERSIONS);
 
   beforeAll(async () => {
     location = await runLocation();
-    backend = new MongoBackend(location);
+    backend = new MongoBackend(location, BOTH);
     inspector = new MongoClient(location, { serverSelectionTimeoutMS: 5_000 });
   });
   afterAll(async () => {
@@ -62,101 +117,224 @@ describe('mongodb backend specifics', () => {
     await inspector?.close();
   });
 
-  it('creates a unique index on call_id and a room/start-time index on first use', async () => {
-    // Prepare
-    const snapshot = buildSnapshot({ turns: 1 });
-    // Act
-    await backend.write([metadataRecord(snapshot, TZ), transcriptionRecord(snapshot, TZ)]);
-    // Assess
-    for (const name of ['call_metadata', 'call_transcription']) {
-      const indexes = await inspector.db(databaseName(location)).collection(name).indexes();
-      const callId = indexes.find((index) => JSON.stringify(index.key) === JSON.stringify({ call_id: 1 }));
-      expect(callId?.unique).toBe(true);
-      expect(indexes.some((index) => JSON.stringify(index.key) === JSON.stringify({ room_name: 1, start_time_ms: 1 }))).toBe(true);
+  it('creates call_records with the sweeper and listing indexes on first use', async () => {
+    // Prepare: an empty database and a backend pointed at it
+    const database = `calldata_test_${randomUUID().slice(0, 8)}`;
+    databases.push(database);
+    const fresh = new MongoBackend(await locationOf(database), BOTH);
+    try {
+      // Act
+      const [outcome] = await fresh.merge(deltasOf([workerMessage(`RM_${randomUUID().slice(0, 8)}`, 1)]));
+      // Assess
+      expect(outcome?.changed).toBe(true);
+      const keys = (await inspector.db(database).collection(RECORDS).indexes()).map((index) => index.key);
+      expect(keys).toEqual(expect.arrayContaining([{ _id: 1 }, { final: 1, last_fact_ms: 1 }, { start_time_ms: -1 }, { room_name: 1, start_time_ms: -1 }]));
+    } finally {
+      await fresh.close();
     }
   });
 
-  it('keeps the spec document nested verbatim beside its key fields, keyed by call id', async () => {
+  it('keeps one document per call in call_records: the documents as subdocuments beside the indexed fields', async () => {
     // Prepare
-    const snapshot = buildSnapshot({ kind: 'ended', turns: 2 });
-    const record = metadataRecord(snapshot, TZ);
+    const callId = `RM_${randomUUID().slice(0, 12)}`;
+    const message = workerMessage(callId, 2, { final: true });
     // Act
-    await backend.write([record]);
-    // Assess
-    const stored = await inspector
-      .db(databaseName(location))
-      .collection('call_metadata')
-      .findOne({ call_id: snapshot.callId }, { projection: { write_token: 0 } });
-    expect(stored).toEqual({
-      _id: snapshot.callId,
-      call_id: snapshot.callId,
-      room_name: snapshot.call.roomName,
-      start_time_ms: snapshot.call.startedAtMs,
-      seq: snapshot.seq,
-      document: record.document,
+    await backend.merge(deltasOf([message]));
+    // Assess: what an operator's query sees
+    const stored = await records().findOne({ _id: callId });
+    expect(stored).toMatchObject({
+      call_id: callId,
+      version: 1,
+      room_name: 'sip-room-1',
+      start_time_ms: message.facts.startedAtMs,
+      last_fact_ms: message.sentAtMs,
+      final: true,
+      escaped: false,
+      metadata: { call_id: callId, room_name: 'sip-room-1', status: 'completed' },
+      transcription: { call_id: callId },
     });
+    expect(sameState(JSON.parse(stored?.state ?? '{}'), stateOf(message))).toBe(true);
+    expect(await records().countDocuments({ 'metadata.status': 'completed', _id: callId })).toBe(1);
   });
 
-  it('stores a NoSQL-injection room name verbatim and matches no other call with it', async () => {
-    // Prepare: an ordinary call and one whose room name looks like a query operator
-    const hostileRoom = '{"$gt": ""}';
-    const ordinary = buildSnapshot({ roomName: `plain-${randomUUID()}` });
-    const hostile = buildSnapshot({ roomName: hostileRoom });
+  it('stores operator-injection room names verbatim and a query by one matches only its own call', async () => {
+    // Prepare: names that look like query operators, paths and terminators
+    const names = ['{"$gt": ""}', '$where', '$gt', 'a.b.c', '.leading.dot', 'nul\u0000byte'];
+    const calls = names.map((roomName) => ({ roomName, callId: `RM_${randomUUID().slice(0, 12)}` }));
     // Act
-    const outcomes = await backend.write([metadataRecord(ordinary, TZ), metadataRecord(hostile, TZ)]);
-    // Assess: the hostile name is a plain string value; querying by it finds only hostile calls
-    expect(outcomes.map((o) => o.applied)).toEqual([true, true]);
-    const collection = inspector.db(databaseName(location)).collection('call_metadata');
-    const matches = await collection.find({ room_name: hostileRoom }, { projection: { _id: 0, call_id: 1, room_name: 1 } }).toArray();
-    expect(matches.map((m) => m.call_id)).toContain(hostile.callId);
-    expect(matches.map((m) => m.call_id)).not.toContain(ordinary.callId);
-    expect(matches.every((m) => m.room_name === hostileRoom)).toBe(true);
-    expect((await backend.read('metadata', hostile.callId))?.document).toMatchObject({ room_name: hostileRoom });
+    await backend.merge(deltasOf(calls.map(({ callId, roomName }) => workerMessage(callId, 1, { roomName }))));
+    // Assess: each name is a plain value, in the field and in the document, and reads back exactly
+    for (const { callId, roomName } of calls) {
+      const matches = await records()
+        .find({ room_name: roomName }, { projection: { _id: 1 } })
+        .toArray();
+      expect(matches.map((m) => m._id)).toContain(callId);
+      expect(matches.map((m) => m._id).filter((id) => calls.some((c) => c.callId === id))).toEqual([callId]);
+      expect((await records().findOne({ _id: callId }))?.metadata).toMatchObject({ room_name: roomName });
+      const read = await backend.read(callId);
+      expect(read?.state.roomName).toBe(roomName);
+      expect(read?.documents.metadata?.room_name).toBe(roomName);
+    }
   });
 
-  it('reports stale records in a mixed batch as not applied and still writes the fresh ones', async () => {
-    // Prepare: three calls already stored at seq 100; the batch mixes stale, fresh and new records
-    const ids = [0, 1, 2, 3, 4].map((n) => `mixed-${n}-${randomUUID()}`);
-    await backend.write(ids.slice(0, 3).map((callId) => metadataRecord(buildSnapshot({ callId, seq: 100 }), TZ)));
-    const batch = [
-      metadataRecord(buildSnapshot({ callId: ids[0], seq: 200 }), TZ), // fresh
-      metadataRecord(buildSnapshot({ callId: ids[1], seq: 50 }), TZ), // stale
-      metadataRecord(buildSnapshot({ callId: ids[3], seq: 1 }), TZ), // new
-      metadataRecord(buildSnapshot({ callId: ids[2], seq: 100 }), TZ), // redelivered (equal)
-      metadataRecord(buildSnapshot({ callId: ids[4], seq: 1 }), TZ), // new, after the stale ones
-    ];
+  it('keeps ids no BSON key could hold (dots, a leading $) and unpaired surrogates exactly', async () => {
+    // Prepare: egress ids and writers become map keys of the record; text cut mid-emoji
+    const callId = `RM_${randomUUID().slice(0, 12)}`;
+    const worker = workerMessage(callId, 1, {
+      roomName: 'cut \ud83d room \uE000 mark',
+      items: [{ id: 'x.y', role: 'user', content: 'cut emoji \ud83d and \u0000', interrupted: false, timestampMs: Date.UTC(2026, 0, 1) }],
+    });
+    const egress: FactMessage = {
+      v: MESSAGE_VERSION,
+      kind: 'recording',
+      callId,
+      writer: 'recording:EG_a.b',
+      seq: 1,
+      cumulative: false,
+      sentAtMs: worker.sentAtMs,
+      facts: { recording: { egress: { '$gt.x': { status: 'active', atMs: worker.sentAtMs } } } },
+    };
     // Act
-    const outcomes = await backend.write(batch);
+    await backend.merge(deltasOf([worker, egress]));
     // Assess
-    expect(outcomes.map((o) => o.applied)).toEqual([true, false, true, false, true]);
-    const seqs = await Promise.all(ids.map(async (id) => (await backend.read('metadata', id))?.seq));
-    expect(seqs).toEqual([200, 100, 100, 1, 1]);
+    const read = await backend.read(callId);
+    expect(sameState(read?.state ?? stateOf(worker), mergeAll([worker, egress].map(stateOf)))).toBe(true);
+    expect(read?.documents.metadata?.room_name).toBe('cut \ud83d room \uE000 mark');
+    expect(read?.documents.transcription?.conversation[0]?.content).toBe('cut emoji \ud83d and \u0000');
+    expect((await records().findOne({ _id: callId }))?.escaped).toBe(true);
   });
 
-  it('lets exactly the newest of concurrent first writes of one call win', async () => {
-    // Prepare: two backends racing to insert the same new call
-    const other = new MongoBackend(location);
-    const callId = `race-${randomUUID()}`;
+  it('one writer: a batch of updates of stored calls is two round trips of three commands, each filtering by a bare _id', async () => {
+    // Prepare: ten stored calls, then their next snapshots; the driver reports every command
+    const monitored = new MonitoredBackend(location);
+    const ids = Array.from({ length: 10 }, () => `RM_${randomUUID().slice(0, 12)}`);
+    try {
+      await monitored.merge(deltasOf(ids.map((id) => workerMessage(id, 1))));
+      monitored.commands.length = 0;
+      // Act
+      const outcomes = await monitored.merge(deltasOf(ids.map((id) => workerMessage(id, 2))));
+      // Assess: the version inserts, then call_records and the superseded versions in parallel
+      expect(outcomes.every((o) => o.changed)).toBe(true);
+      expect(monitored.commands.map((c) => `${c.commandName} ${c.command[c.commandName]}`).sort()).toEqual([`insert ${VERSIONS}`, `update ${RECORDS}`, `update ${VERSIONS}`]);
+      expect(monitored.commands.flatMap(filtersOf).filter((f) => !isBareId(f))).toEqual([]);
+      for (const id of ids) expect((await records().findOne({ _id: id }))?.version).toBe(2);
+    } finally {
+      await monitored.close();
+    }
+  });
+
+  it('another writer, on an instance that knows nothing yet: reads and writes still filter by a bare _id only', async () => {
+    // Prepare: calls stored by the worker; a fresh instance (the webhook's) adds its facts
+    const ids = Array.from({ length: 5 }, () => `RM_${randomUUID().slice(0, 12)}`);
+    await backend.merge(deltasOf(ids.map((id) => workerMessage(id, 2))));
+    const monitored = new MonitoredBackend(location);
     try {
       // Act
-      const [low, high] = await Promise.all([
-        backend.write([metadataRecord(buildSnapshot({ callId, seq: 10 }), TZ)]),
-        other.write([metadataRecord(buildSnapshot({ callId, seq: 20 }), TZ)]),
-      ]);
-      // Assess: the newer one is applied whichever insert came first
-      expect(high[0]?.applied).toBe(true);
-      expect(low[0]?.applied).toBeTypeOf('boolean');
-      expect((await backend.read('metadata', callId))?.seq).toBe(20);
+      const outcomes = await monitored.merge(deltasOf(ids.map((id) => webhookMessage(id, Date.UTC(2026, 10, 23, 19, 20)))));
+      // Assess
+      expect(outcomes.every((o) => o.changed)).toBe(true);
+      const filters = monitored.commands.flatMap(filtersOf);
+      expect(filters.length).toBeGreaterThan(0);
+      expect(filters.filter((f) => !isBareId(f))).toEqual([]);
+      expect(monitored.commands.some((c) => c.commandName === 'aggregate')).toBe(false);
+    } finally {
+      await monitored.close();
+    }
+  });
+
+  it('two instances racing on the same calls store the merge of every fact', async () => {
+    // Prepare: per call, two workers' jobs (one per instance) and webhook events, all at once
+    const other = new MongoBackend(location, BOTH);
+    const ids = Array.from({ length: 8 }, () => `RM_${randomUUID().slice(0, 12)}`);
+    const plan = ids.map((callId) => ({
+      callId,
+      first: [1, 2, 3].map((seq) => workerMessage(callId, seq, { writer: 'job:AJ_first' })),
+      second: [1, 2, 3].map((seq) => workerMessage(callId, seq, { writer: 'job:AJ_second', final: seq === 3 })),
+      hooks: [0, 1].map((n) => webhookMessage(callId, Date.UTC(2026, 10, 23, 19, 20, n))),
+    }));
+    try {
+      // Act
+      await Promise.all(
+        plan.flatMap(({ first, second, hooks }) => [
+          ...first.map((m) => backend.merge(deltasOf([m]))),
+          ...second.map((m) => other.merge(deltasOf([m]))),
+          ...hooks.map((m, i) => (i % 2 === 0 ? backend : other).merge(deltasOf([m]))),
+        ]),
+      );
+      // Assess
+      for (const { callId, first, second, hooks } of plan) {
+        const expected = mergeAll([...first, ...second, ...hooks].map(stateOf));
+        for (const reader of [backend, other]) expect(sameState((await reader.read(callId))?.state ?? stateOf(hooks[0] as FactMessage), expected)).toBe(true);
+        const published = await records().findOne({ _id: callId });
+        expect(sameState(JSON.parse(published?.state ?? '{}'), expected), 'call_records holds the newest version').toBe(true);
+      }
     } finally {
       await other.close();
     }
   });
 
-  it('reads nothing for a call that was never written', async () => {
+  it('publishes a version whose writer died after creating it, and builds on it', async () => {
+    // Prepare: a stored call, then version 2 created long ago by a writer that never published it
+    const callId = `RM_${randomUUID().slice(0, 12)}`;
+    const first = workerMessage(callId, 1);
+    await backend.merge(deltasOf([first]));
+    const folder = (await backend.read(callId))?.folder ?? '';
+    const lost = webhookMessage(callId, Date.UTC(2026, 10, 23, 19, 21));
+    await versions().insertOne({
+      _id: versionId(callId, 2),
+      call_id: callId,
+      version: 2,
+      at: Date.now() - 120_000,
+      token: randomUUID(),
+      folder,
+      state: JSON.stringify(mergeAll([first, lost].map(stateOf))),
+    });
+    const later = webhookMessage(callId, Date.UTC(2026, 10, 23, 19, 22));
+    const cold = new MongoBackend(location, BOTH);
+    try {
+      // Act: another instance, which still sees version 1 in call_records, adds a fact
+      const [outcome] = await cold.merge(deltasOf([later]));
+      // Assess: nothing the dead writer stored is lost, and version 2 was superseded properly
+      expect(outcome?.changed).toBe(true);
+      const published = await records().findOne({ _id: callId });
+      expect(published?.version).toBe(3);
+      expect(sameState(JSON.parse(published?.state ?? '{}'), mergeAll([first, lost, later].map(stateOf)))).toBe(true);
+      expect(await versions().findOne({ _id: versionId(callId, 2) })).toMatchObject({ superseded: true });
+      expect((await versions().findOne({ _id: versionId(callId, 2) }))?.state).toBeUndefined();
+    } finally {
+      await cold.close();
+    }
+  });
+
+  it('waits for a version another writer has not published yet: reads see it, writes fail retryably until it is', async () => {
+    // Prepare: version 2 created just now by a writer still on its way to publishing it
+    const callId = `RM_${randomUUID().slice(0, 12)}`;
+    const first = workerMessage(callId, 1);
+    await backend.merge(deltasOf([first]));
+    const folder = (await backend.read(callId))?.folder ?? '';
+    const pending = webhookMessage(callId, Date.UTC(2026, 10, 23, 19, 21));
+    await versions().insertOne({
+      _id: versionId(callId, 2),
+      call_id: callId,
+      version: 2,
+      at: Date.now(),
+      token: randomUUID(),
+      folder,
+      state: JSON.stringify(mergeAll([first, pending].map(stateOf))),
+    });
     // Act
-    const stored = await backend.read('metadata', `missing-${randomUUID()}`);
-    // Assess
-    expect(stored).toBeUndefined();
+    const read = await backend.read(callId);
+    const error = await backend.merge(deltasOf([webhookMessage(callId, Date.UTC(2026, 10, 23, 19, 22))])).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    // Assess: the newest record is what reads return; building on it before it is published could
+    // let the other writer's publication overwrite ours, so the write waits, then asks for a retry
+    expect(read?.version).toBe(2);
+    expect(sameState(read?.state ?? stateOf(first), mergeAll([first, pending].map(stateOf)))).toBe(true);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as StorageError).retryable).toBe(true);
+    expect((await records().findOne({ _id: callId }))?.version).toBe(1);
   });
 
   it('uses the database named in the location, or calldata when none is named', () => {
@@ -165,14 +343,17 @@ describe('mongodb backend specifics', () => {
     expect(databaseName('mongodb://h1:1,h2:2')).toBe('calldata');
   });
 
-  it('rejects a location whose database name MongoDB cannot use, without retrying', () => {
-    let failure: unknown;
-    try {
-      new MongoBackend('mongodb://h:1/bad.name');
-    } catch (error) {
-      failure = error;
+  it('rejects a location MongoDB cannot use, without retrying and without showing its password', () => {
+    for (const bad of ['mongodb://h:1/bad.name', 'mongodb://user:s3cret@h:1/db?unknownOption=%zz&w=nope']) {
+      let failure: unknown;
+      try {
+        new MongoBackend(bad, BOTH);
+      } catch (error) {
+        failure = error;
+      }
+      expect(failure).toBeInstanceOf(StorageError);
+      expect((failure as StorageError).retryable).toBe(false);
+      expect(String((failure as Error).message)).not.toContain('s3cret');
     }
-    expect(failure).toBeInstanceOf(StorageError);
-    expect((failure as StorageError).retryable).toBe(false);
   });
 });
