@@ -79,6 +79,17 @@ export function decodeCursor(cursor: string | undefined): { startedAtMs: number;
   throw new InvalidQueryError('the cursor is not one this store returned');
 }
 
+/** Largest page a query may ask for. */
+export const MAX_PAGE = 1_000;
+
+/** Refuses a query no store should run: a bad limit or time bound. */
+export function checkQuery(query: CallQuery): void {
+  if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > MAX_PAGE) throw new InvalidQueryError(`limit must be a whole number from 1 to ${MAX_PAGE}`);
+  for (const bound of [query.sinceMs, query.untilMs]) {
+    if (bound !== undefined && !Number.isFinite(bound)) throw new InvalidQueryError('since and until must be times in milliseconds');
+  }
+}
+
 /** True when `call` passes `filter` (backends that cannot filter natively apply it after reading). */
 export function matchesFilter(call: CallSummary, filter: CallFilter): boolean {
   return (
@@ -207,10 +218,7 @@ export abstract class MergingBackend implements StorageBackend {
 
   abstract read(callId: string): Promise<StoredCall | undefined>;
   abstract openCalls(quietSinceMs: number, limit: number): Promise<OpenCall[]>;
-  // TEMPORARY while the backends gain their native queries; becomes abstract.
-  queryCalls(_query: CallQuery): Promise<CallPage> {
-    return Promise.reject(new InvalidQueryError(`${this.name}: listing calls is not available yet`));
-  }
+  abstract queryCalls(query: CallQuery): Promise<CallPage>;
   abstract close(): Promise<void>;
   /** Where a call's record lives, for outcomes and logs. */
   protected abstract locate(callId: string, folder: string): string;

@@ -53,9 +53,9 @@ import {
   type IndexSpecification,
   type WriteError,
 } from 'mongodb';
-import type { CallState, RenderedDocuments } from '../contract/record.ts';
+import type { CallState, CallSummary, RenderedDocuments } from '../contract/record.ts';
 import { redactUrl } from '../shared/redact.ts';
-import { MergingBackend, RECORDS, type BackendOptions, type FastResult, type OpenCall, type RowWrite, type StoredCall } from './backend.ts';
+import { checkQuery, decodeCursor, encodeCursor, MergingBackend, RECORDS, type BackendOptions, type CallPage, type CallQuery, type FastResult, type OpenCall, type RowWrite, type StoredCall } from './backend.ts';
 import { BackendUnavailableError, classifyDriverError, LocationError, StorageError } from './errors.ts';
 import { textEscaper } from './text-escape.ts';
 
@@ -85,6 +85,11 @@ const INDEXES: readonly IndexSpecification[] = [
   // Listing calls, newest first, overall and per room.
   { start_time_ms: -1 },
   { room_name: 1, start_time_ms: -1 },
+  // queryCalls: listed calls newest first (ties by _id), per room and per number.
+  { listed: 1, start_time_ms: -1, _id: -1 },
+  { listed: 1, room_name: 1, start_time_ms: -1, _id: -1 },
+  { listed: 1, user_number: 1, start_time_ms: -1 },
+  { listed: 1, agent_number: 1, start_time_ms: -1 },
 ];
 
 /** Unpaired surrogates (and the escape mark itself): BSON's UTF-8 would replace them. */
@@ -102,6 +107,14 @@ export interface RecordDocument {
   start_time_ms: number | null;
   last_fact_ms: number;
   final: boolean;
+  /** The call's line in a list, and the fields queries filter on; absent until an agent reported the call. */
+  listed?: boolean;
+  summary?: CallSummary;
+  user_number?: string | null;
+  agent_number?: string | null;
+  direction?: string | null;
+  answered?: boolean | null;
+  status?: string | null;
   /** The merged record as JSON text. */
   state: string;
   metadata?: unknown;
@@ -406,8 +419,9 @@ export class MongoBackend extends MergingBackend {
 
   /** The `call_records` fields of a version; only the document kinds this location stores. */
   private recordFields(row: RowWrite, version: number, now: Date): Omit<RecordDocument, '_id'> {
-    const escaped = TEXT.needs(row.roomName ?? '') || TEXT.needsAny(row.documents);
+    const escaped = TEXT.needs(row.roomName ?? '') || TEXT.needsAny(row.documents) || TEXT.needsAny(row.summary);
     const text = (value: string) => (escaped ? TEXT.escape(value) : value);
+    const summary = row.summary;
     const fields: Omit<RecordDocument, '_id'> = {
       call_id: row.callId,
       version,
@@ -418,6 +432,13 @@ export class MongoBackend extends MergingBackend {
       start_time_ms: row.startedAtMs ?? null,
       last_fact_ms: row.lastFactAtMs,
       final: row.final,
+      listed: summary !== undefined,
+      ...(summary ? { summary: (escaped ? TEXT.mapStrings(summary, TEXT.escape) : summary) as CallSummary } : {}),
+      user_number: summary?.userNumber === undefined ? null : text(summary.userNumber),
+      agent_number: summary?.agentNumber === undefined ? null : text(summary.agentNumber),
+      direction: summary?.direction ?? null,
+      answered: summary?.answered ?? null,
+      status: summary?.status === undefined ? null : text(summary.status),
       // JSON text keeps unpaired surrogates (as \u escapes) and any map key exactly.
       state: JSON.stringify(row.state),
       escaped,
@@ -564,6 +585,44 @@ export class MongoBackend extends MergingBackend {
       }));
     } catch (error) {
       throw classify('list open calls', error);
+    }
+  }
+
+  /**
+   * A page of listed calls, newest first, as one find with sort and limit. On MongoDB the indexes
+   * above serve the time window, the room and the numbers (direction, answered and status are
+   * filtered within the index range); FerretDB on SQLite scans and sorts in memory for any filter
+   * beyond a bare `_id`, so there a page costs a pass over the collection.
+   */
+  override async queryCalls(query: CallQuery): Promise<CallPage> {
+    checkQuery(query);
+    const cursor = decodeCursor(query.cursor);
+    // Stored text is escaped when its row needed it; escaping an ordinary value changes nothing.
+    const exact = (value: string) => TEXT.escape(value);
+    const and: Record<string, unknown>[] = [{ listed: true }];
+    if (query.sinceMs !== undefined || query.untilMs !== undefined) {
+      and.push({ start_time_ms: { ...(query.sinceMs === undefined ? {} : { $gte: query.sinceMs }), ...(query.untilMs === undefined ? {} : { $lt: query.untilMs }) } });
+    }
+    if (query.room !== undefined) and.push({ room_name: exact(query.room) });
+    if (query.number !== undefined) and.push({ $or: [{ user_number: exact(query.number) }, { agent_number: exact(query.number) }] });
+    if (query.direction !== undefined) and.push({ direction: query.direction });
+    if (query.answered !== undefined) and.push({ answered: query.answered });
+    if (query.status !== undefined) and.push({ status: exact(query.status) });
+    if (cursor) and.push({ $or: [{ start_time_ms: { $lt: cursor.startedAtMs } }, { start_time_ms: cursor.startedAtMs, _id: { $lt: cursor.callId } }] });
+    try {
+      const { records } = await this.ready();
+      const found = await records
+        .find({ $and: and }, { projection: { _id: 1, summary: 1, escaped: 1 } })
+        .sort({ start_time_ms: -1, _id: -1 })
+        .limit(query.limit + 1)
+        .toArray();
+      const calls = found
+        .slice(0, query.limit)
+        .flatMap((doc) => (doc.summary ? [(doc.escaped ? TEXT.mapStrings(doc.summary, TEXT.unescape) : doc.summary) as CallSummary] : []));
+      const last = calls.at(-1);
+      return { calls, ...(found.length > query.limit && last ? { cursor: encodeCursor(last) } : {}) };
+    } catch (error) {
+      throw classify('list calls', error);
     }
   }
 

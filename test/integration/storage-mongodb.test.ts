@@ -13,6 +13,7 @@ import { RECORDS } from '../../functions/storage/backend.ts';
 import { StorageError } from '../../functions/storage/errors.ts';
 import { databaseName, MongoBackend, VERSIONS, versionId, type RecordDocument, type VersionDocument } from '../../functions/storage/mongodb.ts';
 import { BOTH, describeBackendConformance, workerMessage } from '../support/backend-conformance.ts';
+import { describeQueryConformance } from '../support/query-conformance.ts';
 import { requireServer, SERVERS } from '../support/servers.ts';
 
 const RUN_DATABASE = `calldata_test_${randomUUID().slice(0, 8)}`;
@@ -51,6 +52,17 @@ describeBackendConformance({
   viaPort,
   // FerretDB is slower than the SQL servers per write; 150 cases still cover every party mix.
   propertyRuns: 150,
+});
+
+describeQueryConformance({
+  name: 'mongodb',
+  create: async (options) => {
+    const database = `calldata_query_${randomUUID().slice(0, 8)}`;
+    databases.push(database);
+    return new MongoBackend(await locationOf(database), options);
+  },
+  // FerretDB scans and sorts in memory for every page: fewer calls keep the suite quick.
+  calls: 1_500,
 });
 
 /** A backend whose driver reports every command it sends. */
