@@ -17,7 +17,7 @@ import { recordModel } from '../../functions/domain/model.ts';
 import { deltasOf, persistFacts } from '../../functions/domain/persist.ts';
 import { lambdaHandler } from '../../functions/shared/lambda.ts';
 import { partialBatchResponse } from '../../functions/shared/sqs-batch.ts';
-import { MergingBackend, type FastResult, type OpenCall, type RowWrite, type StoredCall } from '../../functions/storage/backend.ts';
+import { MergingBackend, type CallPage, type FastResult, type OpenCall, type RowWrite, type StoredCall } from '../../functions/storage/backend.ts';
 import { rawRow } from './persist-raw.ts';
 import { eventsOf, workload } from './persist-workloads.ts';
 
@@ -40,6 +40,9 @@ class MemoryBackend extends MergingBackend {
   }
   async read(): Promise<StoredCall | undefined> {
     return undefined;
+  }
+  async queryCalls(): Promise<CallPage> {
+    return { calls: [] };
   }
   async openCalls(): Promise<OpenCall[]> {
     return [];
