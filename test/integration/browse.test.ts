@@ -101,6 +101,11 @@ const LOCATIONS = {
   'local folder': async () => ({ location: join(dir, 'calls'), anchorMs: Date.now(), shared: false }),
   // A table other test files write to: every page is opened within this run's time window.
   postgres: async () => ({ location: await requireServer('postgres'), anchorMs: isolatedAnchor(), shared: true }),
+  mysql: async () => ({ location: await requireServer('mysql'), anchorMs: isolatedAnchor(), shared: true }),
+  mongodb: async () => ({ location: await requireServer('mongodb'), anchorMs: isolatedAnchor(), shared: true }),
+  redis: async () => ({ location: await requireServer('redis'), anchorMs: isolatedAnchor(), shared: true }),
+  // The recordings bucket this file created doubles as the `s3` location.
+  s3: async () => ({ location: 's3', anchorMs: isolatedAnchor(), shared: true }),
 };
 
 for (const [name, where] of Object.entries(LOCATIONS)) {

@@ -80,6 +80,11 @@ describe('calldata calls --help', () => {
 const LOCATIONS = {
   'local folder': async () => ({ location: join(dir, 'calls'), anchorMs: Date.now(), shared: false }),
   postgres: async () => ({ location: await requireServer('postgres'), anchorMs: isolatedAnchor(), shared: true }),
+  mysql: async () => ({ location: await requireServer('mysql'), anchorMs: isolatedAnchor(), shared: true }),
+  mongodb: async () => ({ location: await requireServer('mongodb'), anchorMs: isolatedAnchor(), shared: true }),
+  redis: async () => ({ location: await requireServer('redis'), anchorMs: isolatedAnchor(), shared: true }),
+  // The recordings bucket this file created doubles as the `s3` location.
+  s3: async () => ({ location: 's3', anchorMs: isolatedAnchor(), shared: true }),
 };
 
 for (const [name, where] of Object.entries(LOCATIONS)) {
