@@ -190,10 +190,15 @@ const MAX_ROUNDS = 8;
 /** Table / collection / key prefix names. */
 export const RECORDS = 'call_records';
 
+/** Calls remembered as written by several writers (their fast path would only fail). */
+const SHARED_CALLS_MAX = 10_000;
+
 export abstract class MergingBackend implements StorageBackend {
   abstract readonly name: string;
   protected readonly documents: readonly DocumentKind[];
   protected readonly model: RecordModel;
+  /** Calls this process saw stored with several writers: a guarded one-writer write cannot succeed for them. */
+  private readonly shared = new Set<string>();
 
   constructor(options: BackendOptions) {
     this.documents = options.documents;
@@ -242,6 +247,11 @@ export abstract class MergingBackend implements StorageBackend {
     };
   }
 
+  private rememberShared(callId: string): void {
+    if (this.shared.size >= SHARED_CALLS_MAX) this.shared.clear();
+    this.shared.add(callId);
+  }
+
   async merge(deltas: readonly CallDelta[]): Promise<MergeOutcome[]> {
     // One delta per call: a batch may name a call more than once.
     const byCall = new Map<string, CallDelta>();
@@ -262,7 +272,7 @@ export abstract class MergingBackend implements StorageBackend {
     // 1. Fast path.
     const fast = [...byCall.values()].flatMap((delta) => {
       const folder = this.model.chooseFolder(delta.state);
-      return delta.cumulativeWriter && folder ? [{ delta, row: this.row(delta.callId, delta.state, folder) }] : [];
+      return delta.cumulativeWriter && folder && !this.shared.has(delta.callId) ? [{ delta, row: this.row(delta.callId, delta.state, folder) }] : [];
     });
     if (fast.length > 0) {
       const outcomes = await this.writeIfSoleWriter(fast.map((f) => f.row));
@@ -294,7 +304,9 @@ export abstract class MergingBackend implements StorageBackend {
       }
       const written = writes.length > 0 ? await this.writeIfVersion(writes.map(({ row, expected }) => ({ row, expected }))) : [];
       writes.forEach(({ delta, row }, i) => {
-        if (written[i]) results.set(delta.callId, { callId: delta.callId, changed: true, location: this.locate(delta.callId, row.folder), state: row.state, folder: row.folder });
+        if (!written[i]) return;
+        results.set(delta.callId, { callId: delta.callId, changed: true, location: this.locate(delta.callId, row.folder), state: row.state, folder: row.folder });
+        if (row.soleWriter === null) this.rememberShared(delta.callId);
       });
       pending = pending.filter((delta) => !results.has(delta.callId));
     }
