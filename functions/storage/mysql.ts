@@ -34,16 +34,15 @@ import { CALL_ID_PATTERN } from '../contract/facts.ts';
 import {
   decodeCursor,
   encodeCursor,
-  MergingBackend,
   RECORDS,
   type BackendOptions,
   type CallPage,
   type CallQuery,
-  type FastResult,
   type OpenCall,
   type RowWrite,
   type StoredCall,
 } from './backend.ts';
+import { SqlBackend, type DocumentColumn, type UpsertKind } from './sql-base.ts';
 import { classifyDriverError, InvalidQueryError, LocationError, StorageError } from './errors.ts';
 import { textEscaper } from './text-escape.ts';
 
@@ -68,8 +67,6 @@ const DEADLOCK_ATTEMPTS = 4;
 
 const TEXT = textEscaper('\\p{Cs}');
 
-type DocumentColumn = 'metadata' | 'transcription';
-type WriteKind = 'fast' | 'cas';
 
 /**
  * The columns both upserts write, in VALUES order. `escaped` is a reserved word (FIELDS ESCAPED
@@ -268,7 +265,7 @@ function statementGroups(rows: readonly EncodedRow[], packetBudget: number): Enc
  * One guarded multi-row upsert. A guard that is false leaves every column as stored (0 affected
  * rows); a true one changes at least `version` (2 affected rows); an insert counts 1.
  */
-function upsertStatement(kind: WriteKind, documents: readonly DocumentColumn[], rows: readonly EncodedRow[], writeId: string): { sql: string; values: unknown[] } {
+function upsertStatement(kind: UpsertKind, documents: readonly DocumentColumn[], rows: readonly EncodedRow[], writeId: string): { sql: string; values: unknown[] } {
   const values: unknown[] = [];
   for (const row of rows) values.push(...row.values, writeId);
   const columns = [...LEADING_COLUMNS, ...documents, ...SUMMARY_COLUMNS, ...TRAILING_COLUMNS];
@@ -331,7 +328,7 @@ function jsonColumn(raw: unknown): unknown {
   return JSON.parse(Buffer.isBuffer(raw) ? raw.toString('utf8') : String(raw));
 }
 
-export class MysqlBackend extends MergingBackend {
+export class MysqlBackend extends SqlBackend {
   readonly name = BACKEND;
   private readonly url: string;
   private readonly shownLocation: string;
@@ -357,30 +354,11 @@ export class MysqlBackend extends MergingBackend {
     return `${this.shownLocation} table ${RECORDS} call_id=${callId}`;
   }
 
-  /** The document columns this location stores; the others are left as they are. */
-  private documentColumns(): DocumentColumn[] {
-    return (['metadata', 'transcription'] as const).filter((kind) => this.documents.includes(kind));
-  }
 
-  protected async writeIfSoleWriter(rows: readonly RowWrite[]): Promise<FastResult[]> {
-    const written = await this.runUpserts(
-      'fast',
-      rows.map((row) => ({ row, version: 1 })),
-    );
-    // Not written: a duplicate or another writer's record; the read-merge-write tells them apart.
-    return rows.map((row) => (written.has(row.callId) ? 'applied' : 'conflict'));
-  }
 
-  protected async writeIfVersion(rows: readonly { row: RowWrite; expected: number | undefined }[]): Promise<boolean[]> {
-    const written = await this.runUpserts(
-      'cas',
-      rows.map(({ row, expected }) => ({ row, version: (expected ?? 0) + 1 })),
-    );
-    return rows.map(({ row }) => written.has(row.callId));
-  }
 
   /** Runs the upserts of a batch and returns the call ids written. */
-  private async runUpserts(kind: WriteKind, rows: readonly { row: RowWrite; version: number }[]): Promise<Set<string>> {
+  protected async runUpserts(kind: UpsertKind, rows: readonly { row: RowWrite; version: number }[]): Promise<Set<string>> {
     const documents = this.documentColumns();
     // Sorted so concurrent writers lock rows in the same order and rarely deadlock each other.
     const encoded = rows.map(({ row, version }) => encodeRow(row, version, documents)).sort((a, b) => compareIds(a.callId, b.callId));
@@ -415,7 +393,7 @@ export class MysqlBackend extends MergingBackend {
   }
 
   /** One upsert stamped with a fresh write id; resolves the call ids it wrote. */
-  private async applyGroup(db: Pool | PoolConnection, kind: WriteKind, documents: readonly DocumentColumn[], group: readonly EncodedRow[]): Promise<string[]> {
+  private async applyGroup(db: Pool | PoolConnection, kind: UpsertKind, documents: readonly DocumentColumn[], group: readonly EncodedRow[]): Promise<string[]> {
     const writeId = randomUUID();
     const [header] = await db.execute<ResultSetHeader>({ ...upsertStatement(kind, documents, group, writeId), timeout: STATEMENT_TIMEOUT_MS });
     const known = appliedFromHeader(header, group.length);

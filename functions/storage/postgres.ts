@@ -28,16 +28,15 @@ import { redactUrl } from '../shared/redact.ts';
 import {
   decodeCursor,
   encodeCursor,
-  MergingBackend,
   RECORDS,
   type BackendOptions,
   type CallPage,
   type CallQuery,
-  type FastResult,
   type OpenCall,
   type RowWrite,
   type StoredCall,
 } from './backend.ts';
+import { SqlBackend, type UpsertKind } from './sql-base.ts';
 import { classifyDriverError, InvalidQueryError, LocationError } from './errors.ts';
 import { textEscaper } from './text-escape.ts';
 
@@ -189,7 +188,7 @@ function summaryOf(row: SummaryRow): CallSummary {
   };
 }
 
-export class PostgresBackend extends MergingBackend {
+export class PostgresBackend extends SqlBackend {
   readonly name = BACKEND;
   private readonly location: string;
   private readonly shownLocation: string;
@@ -211,10 +210,6 @@ export class PostgresBackend extends MergingBackend {
     return `${this.shownLocation} table ${RECORDS} call_id=${callId}`;
   }
 
-  /** The document columns this location stores; the others are left as they are. */
-  private documentColumns(): ('metadata' | 'transcription')[] {
-    return (['metadata', 'transcription'] as const).filter((kind) => this.documents.includes(kind));
-  }
 
   /**
    * One guarded multi-row upsert. `guard` is the WHERE of the conflict branch; the values
@@ -281,7 +276,7 @@ export class PostgresBackend extends MergingBackend {
   }
 
   /** Runs upserts (sorted by call id so concurrent writers lock rows in one order) and returns the call ids written. */
-  private async runUpserts(kind: 'fast' | 'cas', rows: readonly { row: RowWrite; version: number }[]): Promise<Set<string>> {
+  protected async runUpserts(kind: UpsertKind, rows: readonly { row: RowWrite; version: number }[]): Promise<Set<string>> {
     const sorted = [...rows].sort((a, b) => (a.row.callId < b.row.callId ? -1 : a.row.callId > b.row.callId ? 1 : 0));
     const statements = chunks(sorted, ROWS_PER_STATEMENT).map((group) =>
       this.upsert(
@@ -302,22 +297,7 @@ export class PostgresBackend extends MergingBackend {
     return written;
   }
 
-  protected async writeIfSoleWriter(rows: readonly RowWrite[]): Promise<FastResult[]> {
-    const written = await this.runUpserts(
-      'fast',
-      rows.map((row) => ({ row, version: 1 })),
-    );
-    // Not written: a duplicate or another writer's record; the read-merge-write tells them apart.
-    return rows.map((row) => (written.has(row.callId) ? 'applied' : 'conflict'));
-  }
 
-  protected async writeIfVersion(rows: readonly { row: RowWrite; expected: number | undefined }[]): Promise<boolean[]> {
-    const written = await this.runUpserts(
-      'cas',
-      rows.map(({ row, expected }) => ({ row, version: (expected ?? 0) + 1 })),
-    );
-    return rows.map(({ row }) => written.has(row.callId));
-  }
 
   private stored(row: Row): StoredCall {
     const unescape = (value: unknown) => (row.escaped && value !== null ? TEXT.mapStrings(value, TEXT.unescape) : value);
