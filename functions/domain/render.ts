@@ -12,13 +12,12 @@ import { DateTime } from 'luxon';
 import type { ConversationItem, EgressFact } from '../contract/facts.ts';
 import type { CallState, CallSummary, DocumentKind, MetadataDocument, RenderedDocuments, TranscriptionDocument } from '../contract/record.ts';
 import { CALL_STATUS, callStatusForEgress, isUnansweredStatus, TERMINAL_EGRESS_STATUSES, UNANSWERED, type RecordingStatus } from '../contract/vocabulary.ts';
+import { DEVICE_NAME } from '../storage/names.ts';
 import { egressProgress, isAnswered, isFinal } from './merge.ts';
 
 const MAX_SLUG_BYTES = 96;
 /** Call ids up to this length go into the folder whole; longer ones as a prefix plus a hash. */
 const MAX_ID_IN_FOLDER = 64;
-/** Names Windows reserves for devices, whatever the extension. */
-const DEVICE_NAME = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\..*)?$/i;
 
 function zoneOf(timezone: string): string {
   return timezone === 'system' ? 'local' : timezone;

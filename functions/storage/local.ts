@@ -42,6 +42,7 @@ import {
   type RowWrite,
   type StoredCall,
 } from './backend.ts';
+import { DEVICE_NAME } from './names.ts';
 import { BackendUnavailableError, InvalidQueryError, StorageError } from './errors.ts';
 
 const BACKEND = 'local';
@@ -57,12 +58,11 @@ const LOCK_WAIT_MS = 45_000;
 /** Files worked on at once: keeps clear of the process's file-descriptor limit. */
 const PARALLEL = 32;
 /** Names Windows reserves for devices, whatever the extension. */
-const DEVICE_NAME = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\..*)?$/i;
 /** Failures that may clear by themselves: a full disk, a busy file, too many open files. */
 const TRANSIENT = /^(ENOSPC|EBUSY|EMFILE|ENFILE|EAGAIN|EIO|ETIMEDOUT)$/;
 
-/** The record file's body (the same shape as the S3 backend's record object). */
-interface RecordFile {
+/** The per-call record's body, on disk here and as the S3 backend's record object. */
+export interface RecordFile {
   call_id: string;
   version: number;
   folder: string;

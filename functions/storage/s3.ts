@@ -48,7 +48,7 @@ import {
 } from './backend.ts';
 import { BackendUnavailableError, classifyDriverError, LocationError, StorageError } from './errors.ts';
 // The index's names and page walk are the local backend's (plain functions, no driver).
-import { collectPage, entryBody, entrySummary, indexEntries, planQuery, type NameBatch } from './local.ts';
+import { collectPage, entryBody, entrySummary, indexEntries, planQuery, type NameBatch, type RecordFile } from './local.ts';
 
 const BACKEND = 's3';
 const INDEX_PREFIX = '_calldata-index/';
@@ -70,22 +70,10 @@ const PARALLEL = 16;
 /** Index entries a query reads at once (a query runs apart from merges: more of the sockets are free). */
 const QUERY_PARALLEL = 32;
 
-/** The record object's body. */
-interface RecordObject {
-  call_id: string;
-  version: number;
-  folder: string;
-  sole_writer: string | null;
-  writer_seq: number;
-  final: boolean;
-  last_fact_ms: number;
-  room_name: string | null;
-  started_at_ms: number | null;
-  /** The summary the index entries hold (absent in records written before the index). */
-  summary?: CallSummary | null;
+/** The record object's body: the local folder's record, plus the version its index entries carry. */
+interface RecordObject extends RecordFile {
   /** The record version that summary was first written at: the version its index entries carry. */
   summary_version?: number;
-  state: CallState;
 }
 
 /** What this container knows about a record object: enough for the fast path's guard. */
