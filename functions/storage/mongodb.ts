@@ -386,12 +386,16 @@ export class MongoBackend extends MergingBackend {
    */
   private async publish(claims: readonly Claim[]): Promise<void> {
     const now = new Date();
+    // updateMany, though a bare `_id` matches at most one document: FerretDB 1.24 keeps the cursor
+    // of every updateOne statement open (a pooled SQLite connection each) until the whole command
+    // ends, so ~100 matched updateOne statements in flight on one database deadlock it for good.
+    // An updateMany statement reads its cursor to the end, which releases the connection at once.
     const heads: AnyBulkWriteOperation<RecordDocument>[] = claims.map(({ row, version }) => ({
-      updateOne: { filter: { _id: row.callId }, update: { $set: this.recordFields(row, version, now) }, upsert: true },
+      updateMany: { filter: { _id: row.callId }, update: { $set: this.recordFields(row, version, now) }, upsert: true },
     }));
     const slims: AnyBulkWriteOperation<VersionDocument>[] = claims
       .filter(({ version }) => version > 1)
-      .map(({ row, version }) => ({ updateOne: { filter: { _id: versionId(row.callId, version - 1) }, update: { $unset: { state: '', folder: '' }, $set: { superseded: true } } } }));
+      .map(({ row, version }) => ({ updateMany: { filter: { _id: versionId(row.callId, version - 1) }, update: { $unset: { state: '', folder: '' }, $set: { superseded: true } } } }));
     const { records, versions } = await this.ready().catch((error: unknown) => {
       throw classify('write', error);
     });

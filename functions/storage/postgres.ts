@@ -94,6 +94,10 @@ const DDL = [
   // Not partial: the planner keeps statistics of an index expression only for a whole-table index,
   // and without them it guesses a room has a handful of calls and sorts all of them instead.
   `CREATE INDEX IF NOT EXISTS ${RECORDS}_room_md5_idx ON ${RECORDS} (md5(room_name), start_time, call_id COLLATE "C")`,
+  // The query says both md5(room_name) = md5($1) and room_name = $1; without this the planner
+  // multiplies their selectivities, expects a handful of rows, and sorts the whole room instead
+  // of reading the md5 index backwards (measured: 32 ms instead of 0.1 ms for 5,000 calls of a room).
+  `CREATE STATISTICS IF NOT EXISTS ${RECORDS}_room_stats (dependencies) ON room_name, md5(room_name) FROM ${RECORDS}`,
   // A number is the caller's or the agent's: one index each, one ordered branch each in the query.
   `CREATE INDEX IF NOT EXISTS ${RECORDS}_listed_user_idx ON ${RECORDS} (user_number, start_time, call_id COLLATE "C") WHERE listed`,
   `CREATE INDEX IF NOT EXISTS ${RECORDS}_listed_agent_idx ON ${RECORDS} (agent_number, start_time, call_id COLLATE "C") WHERE listed`,
