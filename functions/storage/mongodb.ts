@@ -12,16 +12,19 @@
  *   version supersedes it (then it is slimmed to its `_id`), so a writer that dies between the
  *   insert and updating `call_records` loses nothing: a later reader publishes it.
  *
- * Why this shape: FerretDB 1.24 on SQLite pushes down only a filter that is exactly
- * `{ _id: <string> }`; any other filter (`{_id, version}`, `$in`, ranges) scans the whole
- * collection in Go. Worse, its updates are a read, a change in Go and a write in separate
- * statements, so a guarded `updateOne({_id, version: n})` is not even atomic there (concurrent
- * writers all "win" and overwrite each other). Inserting a unique `_id` is atomic on both servers
- * and cheap, and every command here filters by a bare `_id` only.
+ * Why this shape: FerretDB 1.24 on SQLite hands SQLite only a filter that is exactly
+ * `{ _id: <string> }`; any other filter (`{_id, version}`, `$in`, ranges) is applied in Go to
+ * every document of the collection. Even the bare `_id` is a table scan in SQLite (its unique
+ * index is built on another expression than the one queried), so only inserts are index-backed.
+ * And its updates are a read, a change in Go and a write in separate statements: a guarded
+ * `updateOne({_id, version: n})` is not even atomic there (concurrent writers all "win" and
+ * overwrite each other). Inserting a unique `_id` is atomic on both servers and cheap, every
+ * command here filters by a bare `_id` only, and a new call is written with inserts alone.
  *
  * A batch is two round trips: one unordered insert of the version documents (its duplicate-key
- * errors, index by index, say which calls lost a race), then, in parallel, one update of the won
- * calls' `call_records` documents and one that slims the versions they superseded. The fast path
+ * errors, index by index, say which calls lost a race), then, in parallel, the won calls'
+ * `call_records` documents (inserted for new calls, one update command for the others) and one
+ * update command that slims the versions they superseded. The fast path
  * needs the version the call is at without reading it: this instance remembers the versions it
  * wrote or read (a hint only; a stale hint costs one duplicate-key error and a read). A cold
  * instance reads each call's document by `_id`, concurrently.
@@ -390,22 +393,36 @@ export class MongoBackend extends MergingBackend {
     // of every updateOne statement open (a pooled SQLite connection each) until the whole command
     // ends, so ~100 matched updateOne statements in flight on one database deadlock it for good.
     // An updateMany statement reads its cursor to the end, which releases the connection at once.
-    const heads: AnyBulkWriteOperation<RecordDocument>[] = claims.map(({ row, version }) => ({
-      updateMany: { filter: { _id: row.callId }, update: { $set: this.recordFields(row, version, now) }, upsert: true },
-    }));
+    const heads: AnyBulkWriteOperation<RecordDocument>[] = claims
+      .filter(({ version }) => version > 1)
+      .map(({ row, version }) => ({ updateMany: { filter: { _id: row.callId }, update: { $set: this.recordFields(row, version, now) }, upsert: true } }));
+    // A new call's document is inserted: FerretDB looks a missing `_id` up by scanning the whole
+    // table, so an upsert would cost what an insert does not.
+    const created: RecordDocument[] = claims.filter(({ version }) => version === 1).map(({ row, version }) => ({ _id: row.callId, ...this.recordFields(row, version, now) }));
     const slims: AnyBulkWriteOperation<VersionDocument>[] = claims
       .filter(({ version }) => version > 1)
       .map(({ row, version }) => ({ updateMany: { filter: { _id: versionId(row.callId, version - 1) }, update: { $unset: { state: '', folder: '' }, $set: { superseded: true } } } }));
     const { records, versions } = await this.ready().catch((error: unknown) => {
       throw classify('write', error);
     });
-    const [published] = await Promise.allSettled([
-      this.upsertRecords(records, heads),
+    const [inserted, published] = await Promise.allSettled([
+      created.length > 0 ? this.insertRecords(records, created) : Promise.resolve(),
+      heads.length > 0 ? this.upsertRecords(records, heads) : Promise.resolve(),
       // Only space is at stake: a version that keeps its record is still read correctly.
       slims.length > 0 ? versions.bulkWrite(slims, { ordered: false }) : Promise.resolve(),
     ]);
-    if (published.status === 'rejected') throw classify('write', published.reason);
+    for (const result of [inserted, published]) if (result?.status === 'rejected') throw classify('write', result.reason);
     for (const { row, version } of claims) this.remember(row.callId, { version, folder: row.folder, soleWriter: row.soleWriter, writerSeq: row.writerSeq });
+  }
+
+  private async insertRecords(records: Collection<RecordDocument>, documents: RecordDocument[]): Promise<void> {
+    try {
+      await records.insertMany(documents, { ordered: false });
+    } catch (error) {
+      // Already there: whoever published this first version for us (after we stalled) wrote the
+      // same record, and newer versions may be on top of it by now; leave it.
+      if (!isDuplicateKey(error)) throw error;
+    }
   }
 
   private async upsertRecords(records: Collection<RecordDocument>, operations: AnyBulkWriteOperation<RecordDocument>[]): Promise<void> {

@@ -235,6 +235,24 @@ describe('mongodb backend specifics', () => {
     }
   });
 
+  it('a batch of new calls is written with two inserts and nothing else', async () => {
+    // Prepare: ten calls nobody stored yet; the driver reports every command
+    const monitored = new MonitoredBackend(location);
+    const ids = Array.from({ length: 10 }, () => `RM_${randomUUID().slice(0, 12)}`);
+    try {
+      await monitored.merge(deltasOf([workerMessage(`RM_${randomUUID().slice(0, 12)}`, 1)]));
+      monitored.commands.length = 0;
+      // Act
+      const outcomes = await monitored.merge(deltasOf(ids.map((id) => workerMessage(id, 1))));
+      // Assess: FerretDB looks up even a bare `_id` by scanning, so a new call takes no lookup at all
+      expect(outcomes.every((o) => o.changed)).toBe(true);
+      expect(monitored.commands.map((c) => `${c.commandName} ${c.command[c.commandName]}`).sort()).toEqual([`insert ${RECORDS}`, `insert ${VERSIONS}`]);
+      for (const id of ids) expect((await records().findOne({ _id: id }))?.version).toBe(1);
+    } finally {
+      await monitored.close();
+    }
+  });
+
   it('another writer, on an instance that knows nothing yet: reads and writes still filter by a bare _id only', async () => {
     // Prepare: calls stored by the worker; a fresh instance (the webhook's) adds its facts
     const ids = Array.from({ length: 5 }, () => `RM_${randomUUID().slice(0, 12)}`);
