@@ -216,14 +216,19 @@ for (const [name, where] of Object.entries(LOCATIONS)) {
       await search('+91 98765 43210');
       expect(new URL(page.url()).searchParams.get('number')).toBe(NUMBERS.other);
       if (local) expect(await rowIds(page)).toEqual(seed.newestFirst.filter((c) => c.userNumber === NUMBERS.other).map((c) => c.callId));
-      else expect(await rowIds(page)).toEqual(expect.arrayContaining(seed.newestFirst.filter((c) => c.userNumber === NUMBERS.other).map((c) => c.callId)));
+      // A shared store holds other runs' calls of this number too (newer ones may fill the page):
+      // every row shown must be a call of that number.
+      const rows = page.locator('tbody tr');
+      expect(await rows.count()).toBeGreaterThan(0);
+      for (const numbers of await rows.evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td.number')].map((td) => td.textContent)))) {
+        expect(numbers).toContain(NUMBERS.other);
+      }
 
       await search(seed.call('support').roomName);
       expect(new URL(page.url()).searchParams.get('room')).toBe(seed.call('support').roomName);
       const inRoom = seed.newestFirst.filter((c) => c.roomName === seed.call('support').roomName).map((c) => c.callId);
-      // A shared store also holds other test files' calls of this room: ours must all be there.
+      // A shared store also holds other runs' calls of this room: there only the room is checked.
       if (local) expect(await rowIds(page)).toEqual(inRoom);
-      else expect(await rowIds(page)).toEqual(expect.arrayContaining(inRoom));
       expect(new Set(await page.locator('tbody tr td.room').allInnerTexts())).toEqual(new Set([seed.call('support').roomName]));
     });
 
