@@ -82,12 +82,17 @@ export function decodeCursor(cursor: string | undefined): { startedAtMs: number;
 /** Largest page a query may ask for. */
 export const MAX_PAGE = 1_000;
 
-/** Refuses a query no store should run: a bad limit or time bound. */
+/** Refuses a query no store should run: a bad limit, time bound or filter value (values may come from users). */
 export function checkQuery(query: CallQuery): void {
   if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > MAX_PAGE) throw new InvalidQueryError(`limit must be a whole number from 1 to ${MAX_PAGE}`);
   for (const bound of [query.sinceMs, query.untilMs]) {
-    if (bound !== undefined && !Number.isFinite(bound)) throw new InvalidQueryError('since and until must be times in milliseconds');
+    if (bound !== undefined && (typeof bound !== 'number' || Number.isNaN(bound))) throw new InvalidQueryError('since and until must be times in milliseconds');
   }
+  for (const key of ['room', 'number', 'status'] as const) {
+    if (query[key] !== undefined && typeof query[key] !== 'string') throw new InvalidQueryError(`${key} must be text`);
+  }
+  if (query.direction !== undefined && query.direction !== 'inbound' && query.direction !== 'outbound') throw new InvalidQueryError('direction must be inbound or outbound');
+  if (query.answered !== undefined && typeof query.answered !== 'boolean') throw new InvalidQueryError('answered must be true or false');
 }
 
 /** True when `call` passes `filter` (backends that cannot filter natively apply it after reading). */

@@ -29,6 +29,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import type { CallState, CallSummary, DocumentKind, RenderedDocuments } from '../contract/record.ts';
 import { CALL_ID_PATTERN } from '../contract/snapshot.ts';
 import {
+  checkQuery,
   decodeCursor,
   encodeCursor,
   matchesFilter,
@@ -213,10 +214,7 @@ export interface IndexPlan {
 
 export function planQuery(query: CallQuery): IndexPlan {
   const { limit, cursor, ...filter } = query;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new InvalidQueryError(`the limit must be a whole number from 1 to 1000, not ${String(limit)}`);
-  for (const bound of [filter.sinceMs, filter.untilMs]) {
-    if (bound !== undefined && (typeof bound !== 'number' || Number.isNaN(bound))) throw new InvalidQueryError('sinceMs and untilMs must be numbers (ms)');
-  }
+  checkQuery(query);
   const position = decodeCursor(cursor);
   const after = position ? entryName(position.startedAtMs, position.callId) : undefined;
   if (position && after === undefined) throw new InvalidQueryError('the cursor is not one this store returned');

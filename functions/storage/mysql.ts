@@ -32,6 +32,7 @@ import type { CallState, CallSummary, RenderedDocuments } from '../contract/reco
 import { redactUrl } from '../shared/redact.ts';
 import { CALL_ID_PATTERN } from '../contract/facts.ts';
 import {
+  checkQuery,
   decodeCursor,
   encodeCursor,
   RECORDS,
@@ -130,7 +131,6 @@ const DDL = `CREATE TABLE IF NOT EXISTS ${RECORDS} (
   ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`;
 
 /** Page sizes a query may ask for. */
-const MAX_PAGE = 1_000;
 /** Whole milliseconds; a bound outside every start time the contract allows means the same clamped. */
 const MIN_BOUND_MS = -1;
 const MAX_BOUND_MS = Number.MAX_SAFE_INTEGER;
@@ -147,14 +147,6 @@ function boundMs(value: number, what: string): string {
   return String(Math.min(Math.max(Math.ceil(value), MIN_BOUND_MS), MAX_BOUND_MS));
 }
 
-function checkQuery(query: CallQuery): void {
-  if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > MAX_PAGE) throw new InvalidQueryError(`limit must be a whole number from 1 to ${MAX_PAGE}`);
-  for (const key of ['room', 'number', 'status'] as const) {
-    if (query[key] !== undefined && typeof query[key] !== 'string') throw new InvalidQueryError(`${key} must be text`);
-  }
-  if (query.direction !== undefined && query.direction !== 'inbound' && query.direction !== 'outbound') throw new InvalidQueryError('direction must be inbound or outbound');
-  if (query.answered !== undefined && typeof query.answered !== 'boolean') throw new InvalidQueryError('answered must be true or false');
-}
 
 /** VARBINARY arrives as a Buffer; TEXT as a string. */
 function textColumn(raw: unknown): string {

@@ -26,6 +26,7 @@ import { CALL_ID_PATTERN } from '../contract/facts.ts';
 import type { CallState, CallSummary, RenderedDocuments } from '../contract/record.ts';
 import { redactUrl } from '../shared/redact.ts';
 import {
+  checkQuery,
   decodeCursor,
   encodeCursor,
   RECORDS,
@@ -118,7 +119,6 @@ const RELATIONS = [
 ];
 
 /** Page sizes a query may ask for. */
-const MAX_PAGE = 1_000;
 /** Start times are whole milliseconds in [0, 8.64e15]; every safe integer is a valid timestamptz. */
 const MIN_BOUND_MS = -1;
 const MAX_BOUND_MS = Number.MAX_SAFE_INTEGER;
@@ -150,14 +150,6 @@ function boundMs(value: number, what: string): number {
   return Math.min(Math.max(Math.ceil(value), MIN_BOUND_MS), MAX_BOUND_MS);
 }
 
-function checkQuery(query: CallQuery): void {
-  if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > MAX_PAGE) throw new InvalidQueryError(`limit must be a whole number from 1 to ${MAX_PAGE}`);
-  for (const key of ['room', 'number', 'status'] as const) {
-    if (query[key] !== undefined && typeof query[key] !== 'string') throw new InvalidQueryError(`${key} must be text`);
-  }
-  if (query.direction !== undefined && query.direction !== 'inbound' && query.direction !== 'outbound') throw new InvalidQueryError('direction must be inbound or outbound');
-  if (query.answered !== undefined && typeof query.answered !== 'boolean') throw new InvalidQueryError('answered must be true or false');
-}
 
 interface Row {
   call_id: string;

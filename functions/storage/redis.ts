@@ -40,6 +40,7 @@ import { Redis, type ChainableCommander } from 'ioredis';
 import type { CallState, CallSummary, DocumentKind, RenderedDocuments } from '../contract/record.ts';
 import { redactUrl } from '../shared/redact.ts';
 import {
+  checkQuery,
   decodeCursor,
   encodeCursor,
   matchesFilter,
@@ -66,7 +67,6 @@ export const TIME_KEY = 'calldata:time';
 export const NUMBER_KEY_PREFIX = 'calldata:number:';
 
 /** Largest page a query may ask for. */
-const MAX_LIMIT = 1_000;
 /** Index entries one page may read while a filter the index cannot apply keeps rejecting them. */
 const MAX_SCANNED = 20_000;
 /** Index entries read at once while filtering after reading. */
@@ -434,7 +434,7 @@ export class RedisBackend extends MergingBackend {
   /** See the file comment for which index a filter reads and how that scales. */
   override async queryCalls(query: CallQuery): Promise<CallPage> {
     const { limit } = query;
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new InvalidQueryError(`limit must be an integer from 1 to ${MAX_LIMIT}`);
+    checkQuery(query);
     for (const [field, value] of [['sinceMs', query.sinceMs], ['untilMs', query.untilMs]] as const) {
       if (value !== undefined && !Number.isSafeInteger(value)) throw new InvalidQueryError(`${field} must be a whole number of milliseconds`);
     }
