@@ -16,8 +16,7 @@ import { loadConfig } from '../../functions/config/config.ts';
 import { startBrowseServer, type BrowseServer } from '../../functions/cli/browse/server.ts';
 import { closeAllBackends } from '../../functions/storage/select.ts';
 import { createBucket, localstackEndpoint } from '../support/localstack.ts';
-import { requireServer } from '../support/servers.ts';
-import { HOSTILE_LINE, HOSTILE_ROOM, isolatedAnchor, NUMBERS, OGG, seedCalls, type Seed } from './calls-seed.ts';
+import { HOSTILE_LINE, HOSTILE_ROOM, NUMBERS, OGG, seedCalls, seedLocations, type Seed } from './calls-seed.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = join(import.meta.dirname, '../../docs/screenshots');
@@ -96,19 +95,8 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-const LOCATIONS = {
-  // A folder of its own: the whole list is this file's, so it is what the screenshots show.
-  'local folder': async () => ({ location: join(dir, 'calls'), anchorMs: Date.now(), shared: false }),
-  // A table other test files write to: every page is opened within this run's time window.
-  postgres: async () => ({ location: await requireServer('postgres'), anchorMs: isolatedAnchor(), shared: true }),
-  mysql: async () => ({ location: await requireServer('mysql'), anchorMs: isolatedAnchor(), shared: true }),
-  mongodb: async () => ({ location: await requireServer('mongodb'), anchorMs: isolatedAnchor(), shared: true }),
-  redis: async () => ({ location: await requireServer('redis'), anchorMs: isolatedAnchor(), shared: true }),
-  // The recordings bucket this file created doubles as the `s3` location.
-  s3: async () => ({ location: 's3', anchorMs: isolatedAnchor(), shared: true }),
-};
 
-for (const [name, where] of Object.entries(LOCATIONS)) {
+for (const [name, where] of Object.entries(seedLocations(() => join(dir, 'calls')))) {
   describe(`calldata browse on ${name}`, () => {
     let seed: Seed;
     let server: BrowseServer;

@@ -7,6 +7,7 @@
  * Every seeded call starts within [anchor - 4 days, anchor): tests on a shared database list
  * with that window, so other files' calls never show up.
  */
+import { requireServer } from '../support/servers.ts';
 import { randomUUID } from 'node:crypto';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, type Config } from '../../functions/config/config.ts';
@@ -269,4 +270,19 @@ export async function seedCalls(options: {
 /** A random hour far from every other test's calls, for a shared database. */
 export function isolatedAnchor(): number {
   return Date.UTC(2031, 0, 1) + Math.floor(Math.random() * 4_000) * 24 * HOUR;
+}
+
+/** Where the CLI and page tests seed calls: a local folder of the test's own, and the five servers. */
+export function seedLocations(folder: () => string): Record<string, () => Promise<{ location: string; anchorMs: number; shared: boolean }>> {
+  return {
+    // A folder of its own: the whole list is the test's, so it is what the screenshots show.
+    'local folder': async () => ({ location: folder(), anchorMs: Date.now(), shared: false }),
+    // Stores other test files write to: every page is opened within this run's time window.
+    postgres: async () => ({ location: await requireServer('postgres'), anchorMs: isolatedAnchor(), shared: true }),
+    mysql: async () => ({ location: await requireServer('mysql'), anchorMs: isolatedAnchor(), shared: true }),
+    mongodb: async () => ({ location: await requireServer('mongodb'), anchorMs: isolatedAnchor(), shared: true }),
+    redis: async () => ({ location: await requireServer('redis'), anchorMs: isolatedAnchor(), shared: true }),
+    // The recordings bucket the test created doubles as the `s3` location.
+    s3: async () => ({ location: 's3', anchorMs: isolatedAnchor(), shared: true }),
+  };
 }

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeAllBackends } from '../../functions/storage/select.ts';
 import { createBucket, localstackEndpoint } from '../support/localstack.ts';
 import { requireServer } from '../support/servers.ts';
-import { HOSTILE_LINE, HOSTILE_ROOM, isolatedAnchor, NUMBERS, OGG, seedCalls, type Seed } from './calls-seed.ts';
+import { HOSTILE_LINE, HOSTILE_ROOM, isolatedAnchor, NUMBERS, OGG, seedCalls, seedLocations, type Seed } from './calls-seed.ts';
 
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '../../bin/calldata.js');
@@ -77,17 +77,8 @@ describe('calldata calls --help', () => {
   });
 });
 
-const LOCATIONS = {
-  'local folder': async () => ({ location: join(dir, 'calls'), anchorMs: Date.now(), shared: false }),
-  postgres: async () => ({ location: await requireServer('postgres'), anchorMs: isolatedAnchor(), shared: true }),
-  mysql: async () => ({ location: await requireServer('mysql'), anchorMs: isolatedAnchor(), shared: true }),
-  mongodb: async () => ({ location: await requireServer('mongodb'), anchorMs: isolatedAnchor(), shared: true }),
-  redis: async () => ({ location: await requireServer('redis'), anchorMs: isolatedAnchor(), shared: true }),
-  // The recordings bucket this file created doubles as the `s3` location.
-  s3: async () => ({ location: 's3', anchorMs: isolatedAnchor(), shared: true }),
-};
 
-for (const [name, where] of Object.entries(LOCATIONS)) {
+for (const [name, where] of Object.entries(seedLocations(() => join(dir, 'calls')))) {
   describe(`calldata calls on ${name}`, () => {
     let seed: Seed;
     /** The seeded window, in the form users type it (ISO with an offset). */
