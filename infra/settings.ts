@@ -4,6 +4,7 @@
  * Validated once; every error names the context key and the variable.
  */
 import { IANAZone } from 'luxon';
+import { CallDataError } from '../functions/errors.ts';
 
 /** Prefix of the claim-check payloads; equals PAYLOAD_PREFIX in functions/transport/payload.ts (a unit test checks). */
 export const PAYLOAD_PREFIX = '_calldata-payloads';
@@ -151,11 +152,10 @@ export const SETTING_ENV: Readonly<Record<string, string>> = {
 /** CloudWatch Logs accepts only these retention periods. */
 export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 
-export class SettingsError extends Error {
+export class SettingsError extends CallDataError {
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
     super(`invalid deploy settings:\n  - ${problems.join('\n  - ')}`);
-    this.name = 'SettingsError';
     this.problems = problems;
   }
 }

@@ -18,22 +18,17 @@ import { summarize } from '../domain/render.ts';
 import { redactUrl } from '../shared/redact.ts';
 import type { CallPage, CallQuery, StorageBackend } from '../storage/backend.ts';
 import { backendFor, backendKind } from '../storage/select.ts';
+import { CallDataError } from '../errors.ts';
 
 /** No call with this id in the location read. */
-export class CallNotFoundError extends Error {
+export class CallNotFoundError extends CallDataError {
   constructor(callId: string, where: string) {
     super(`no call ${callId} in ${where}`);
-    this.name = 'CallNotFoundError';
   }
 }
 
 /** The call has no recording to link to; the message says why. */
-export class NoRecordingError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'NoRecordingError';
-  }
-}
+export class NoRecordingError extends CallDataError {}
 
 export interface CallDetails {
   callId: string;

@@ -20,6 +20,7 @@ import type { StoredCall } from '../storage/backend.ts';
 import { backendKind } from '../storage/select.ts';
 import type { SendReceipt } from '../transport/sink.ts';
 import { pipelineFor } from '../wiring.ts';
+import { CallDataError, isRetryable } from '../errors.ts';
 
 export interface SimulateOptions {
   room: string;
@@ -42,10 +43,9 @@ export interface SimulateResult {
 }
 
 /** The simulation could not complete; its message is one plain line for the user. */
-export class SimulateError extends Error {
+export class SimulateError extends CallDataError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'SimulateError';
+    super(message, { retryable: isRetryable(options?.cause), cause: options?.cause });
   }
 }
 
@@ -119,7 +119,7 @@ async function sendWithRetry(send: () => Promise<SendReceipt>): Promise<SendRece
       return await send();
     } catch (error) {
       lastError = error;
-      if ((error as { retryable?: boolean }).retryable === false) break;
+      if (!isRetryable(error)) break;
       if (attempt < 3) await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
     }
   }

@@ -1,9 +1,9 @@
+import { CallDataError } from '../errors.ts';
+
 /** Errors raised while reading a snapshot off the wire. Never retryable: the bytes will not change. */
-export class ContractError extends Error {
-  readonly retryable = false;
+export class ContractError extends CallDataError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
+    super(message, { retryable: false, cause: options?.cause });
   }
 }
 

@@ -14,14 +14,10 @@ import { CALL_STATUS, FINAL_STATUSES } from '../contract/vocabulary.ts';
 import { CALL_ID_PATTERN } from '../contract/snapshot.ts';
 import type { CallQuery } from '../storage/backend.ts';
 import { renderMetadata } from './render.ts';
+import { CallDataError } from '../errors.ts';
 
 /** Something a person typed cannot be used: one plain line saying what and why. */
-export class CallsInputError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CallsInputError';
-  }
-}
+export class CallsInputError extends CallDataError {}
 
 /** Page sizes a person may ask for. */
 export const MAX_PAGE = 1000;

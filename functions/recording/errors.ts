@@ -3,12 +3,11 @@
  * command back to the queue; egress failures are retried inside the function (bounded) and
  * then reported as a fact (the start error), so they surface here only as the final outcome.
  */
-export class RecordingError extends Error {
-  readonly retryable: boolean;
+import { CallDataError } from '../errors.ts';
+
+export class RecordingError extends CallDataError {
   constructor(message: string, context: { retryable: boolean; cause?: unknown }) {
-    super(message, { cause: context.cause });
-    this.name = new.target.name;
-    this.retryable = context.retryable;
+    super(message, context);
   }
 }
 
@@ -74,8 +73,3 @@ export class RecordingObjectError extends RecordingError {
   }
 }
 
-/** True when trying the command again may succeed (a queue redelivers it; the embedded step retries). */
-export function isRetryable(error: unknown): boolean {
-  if (error instanceof RecordingError) return error.retryable;
-  return typeof error === 'object' && error !== null && (error as { retryable?: unknown }).retryable === true;
-}

@@ -16,7 +16,7 @@ import { lambdaHandler } from '../shared/lambda.ts';
 import { logger } from '../shared/logger.ts';
 import { partialBatchResponse } from '../shared/sqs-batch.ts';
 import { pipelineFor } from '../wiring.ts';
-import { isRetryable } from './errors.ts';
+import { isRetryable } from '../errors.ts';
 import { byCall, recordingStep, runLogged, type RecordingStep } from './step.ts';
 
 interface Decoded {

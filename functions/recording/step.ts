@@ -12,7 +12,7 @@ import { RECORDING_ACTIONS } from '../contract/vocabulary.ts';
 import { logger } from '../shared/logger.ts';
 import type { Pipeline } from '../wiring.ts';
 import { createEgressApi, type EgressApi } from './egress.ts';
-import { isRetryable } from './errors.ts';
+import { isRetryable } from '../errors.ts';
 import { S3RecordingObjects } from './objects.ts';
 import { Recorder, type CommandResult } from './recorder.ts';
 import { getRecordingSettings, type RecordingSettings } from './settings.ts';

@@ -1,12 +1,11 @@
+import { CallDataError } from '../errors.ts';
+
 /** Base of every storage failure. `retryable` tells the persist function whether to give the record back to the queue. */
-export class StorageError extends Error {
-  readonly retryable: boolean;
+export class StorageError extends CallDataError {
   readonly backend: string;
   constructor(message: string, context: { backend: string; retryable: boolean; cause?: unknown }) {
-    super(message, { cause: context.cause });
-    this.name = new.target.name;
+    super(message, { retryable: context.retryable, cause: context.cause });
     this.backend = context.backend;
-    this.retryable = context.retryable;
   }
 }
 

@@ -15,6 +15,7 @@ import { closingMessage, planSweep, quietBound, roomQuery, type LiveRoom } from 
 import { logger } from '../shared/logger.ts';
 import type { OpenCall } from '../storage/backend.ts';
 import type { Pipeline } from '../wiring.ts';
+import { CallDataError, isRetryable } from '../errors.ts';
 
 /** What the sweep needs of LiveKit's RoomServiceClient. */
 export interface RoomLister {
@@ -53,10 +54,9 @@ const NAMES_PER_REQUEST = 50;
 const SEND_CONCURRENCY = 8;
 
 /** A sweep that could not run at all (storage or LiveKit unavailable). */
-export class SweepError extends Error {
+export class SweepError extends CallDataError {
   constructor(message: string, cause: unknown) {
-    super(message, { cause });
-    this.name = 'SweepError';
+    super(message, { retryable: isRetryable(cause), cause });
   }
 }
 

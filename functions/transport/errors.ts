@@ -1,10 +1,9 @@
+import { CallDataError } from '../errors.ts';
+
 /** Failures while moving a snapshot from the worker to the persist function. */
-export class TransportError extends Error {
-  readonly retryable: boolean;
+export class TransportError extends CallDataError {
   constructor(message: string, context: { retryable: boolean; cause?: unknown }) {
-    super(message, { cause: context.cause });
-    this.name = new.target.name;
-    this.retryable = context.retryable;
+    super(message, context);
   }
 }
 

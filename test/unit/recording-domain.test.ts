@@ -19,7 +19,8 @@ import {
   startLeaseMs,
 } from '../../functions/domain/recorder.ts';
 import { DISCARD_PREFIX } from '../../functions/domain/recording-plan.ts';
-import { classifyEgressError, EgressRejectedError, EgressUnavailableError, isRetryable, RecordingConfigError } from '../../functions/recording/errors.ts';
+import { classifyEgressError, EgressRejectedError, EgressUnavailableError, RecordingConfigError } from '../../functions/recording/errors.ts';
+import { isRetryable } from '../../functions/errors.ts';
 import { loadRecordingSettings, requireLivekit } from '../../functions/recording/settings.ts';
 
 const KEY = 'room/20261124T004838.120_abc/call_room_20261124T004838.120_abc.ogg';

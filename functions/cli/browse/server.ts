@@ -27,6 +27,7 @@ import type { Config } from '../../config/config.ts';
 import { callRow, CallsInputError, classifySearch, conversationLines, isCallId, parseFilters, zoneLabel } from '../../domain/calls.ts';
 import { InvalidQueryError } from '../../storage/errors.ts';
 import { CallNotFoundError, CallReader, describeError, NoRecordingError } from '../reader.ts';
+import { CallDataError } from '../../errors.ts';
 
 export interface BrowseOptions {
   /** Default 127.0.0.1. Any non-loopback host requires the token. */
@@ -119,7 +120,7 @@ function cookieValue(header: string | undefined, name: string): string | undefin
   return undefined;
 }
 
-class HttpError extends Error {
+class HttpError extends CallDataError {
   readonly status: number;
   constructor(status: number, message: string) {
     super(message);
