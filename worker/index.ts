@@ -1,7 +1,7 @@
 /**
- * Call data for your own LiveKit agent:
+ * The package's main entry (`calldata`): call data for your own LiveKit agent.
  *
- *   import { attachCallData, endCallTool } from './worker/index.ts';
+ *   import { attachCallData, endCallTool } from 'calldata';
  *
  *   entry: async (ctx) => {
  *     const session = new voice.AgentSession({ ... });
@@ -10,9 +10,14 @@
  *     await session.start({ agent, room: ctx.room });
  *     await ctx.connect();
  *   }
+ *
+ * @livekit/agents and @livekit/rtc-node are the agent's own (peer dependencies): capture
+ * listens to the very session and room objects the agent created.
  */
 export { attachCallData, CallDataCapture, callIdFor, writerFor, type CallDataOptions } from './capture.ts';
 export { endCallTool, endCall, END_CALL_TOOL, HANGUP_DISABLED_REPLY } from './hangup.ts';
 export { dialIfOutbound, type DialResult } from './outbound.ts';
 export { parseJobMetadata, callParties, sipDetails } from './call-info.ts';
 export { reasonForSipStatus, reasonForDisconnect, UNANSWERED, type UnansweredReason } from './sip.ts';
+export { getConfig, loadConfig, type Config } from '../functions/config/config.ts';
+export { CallDataError, isRetryable } from '../functions/errors.ts';

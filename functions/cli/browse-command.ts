@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { cliConfig, fail, parseOptions, printUsage, wantsHelp } from './common.ts';
+import { reportFailure } from './errors.ts';
 
 export const BROWSE_USAGE = `Usage: calldata browse [--port P] [--host H] [--open]
 
@@ -48,13 +49,13 @@ export async function browseCommand(args: string[]): Promise<number> {
 
   const config = await cliConfig();
   const { startBrowseServer } = await import('./browse/server.ts');
-  const { describeError, shownLocation, listLocation } = await import('./reader.ts');
+  const { shownLocation, listLocation } = await import('./reader.ts');
   const { closeAllBackends } = await import('../storage/select.ts');
   let server;
   try {
     server = await startBrowseServer(config, { host, port });
   } catch (error) {
-    process.stderr.write(`calldata: browse could not listen on ${host}:${port}: ${describeError(error)}\n`);
+    reportFailure(`browse could not listen on ${host}:${port}`, error);
     return 1;
   }
   process.stdout.write(`calldata browse: calls from ${shownLocation(listLocation(config))}\n`);

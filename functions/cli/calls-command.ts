@@ -20,6 +20,7 @@ import {
   type CallRow,
 } from '../domain/calls.ts';
 import { cliConfig, fail, parseOptions, printUsage, wantsHelp } from './common.ts';
+import { reportFailure } from './errors.ts';
 import type { CallDetails, CallReader } from './reader.ts';
 
 const FILTERS = `Filters (all optional; times in TIMEZONE):
@@ -90,7 +91,7 @@ export async function callsCommand(args: string[]): Promise<number> {
 /** Runs `work` with a reader, turning expected failures into one line and exit code 1. */
 async function withReader(action: string, work: (reader: CallReader, config: Config) => Promise<number>): Promise<number> {
   const config = await cliConfig();
-  const { CallReader, describeError } = await import('./reader.ts');
+  const { CallReader } = await import('./reader.ts');
   const { closeAllBackends } = await import('../storage/select.ts');
   const reader = new CallReader(config);
   try {
@@ -103,7 +104,7 @@ async function withReader(action: string, work: (reader: CallReader, config: Con
     }
     const { CallNotFoundError, NoRecordingError } = await import('./reader.ts');
     if (error instanceof CallNotFoundError || error instanceof NoRecordingError) process.stderr.write(`calldata: ${terminalSafe(error.message)}\n`);
-    else process.stderr.write(`calldata: ${action} failed: ${terminalSafe(describeError(error))}\n`);
+    else reportFailure(`${action} failed`, error, terminalSafe);
     return 1;
   } finally {
     await closeAllBackends();

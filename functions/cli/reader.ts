@@ -19,6 +19,9 @@ import { redactUrl } from '../shared/redact.ts';
 import type { CallPage, CallQuery, StorageBackend } from '../storage/backend.ts';
 import { backendFor, backendKind } from '../storage/select.ts';
 import { CallDataError } from '../errors.ts';
+import { describeError } from './errors.ts';
+
+export { describeError };
 
 /** No call with this id in the location read. */
 export class CallNotFoundError extends CallDataError {
@@ -158,7 +161,7 @@ export class CallReader {
       if (code === 404 || (error as Error).name === 'NotFound' || (error as Error).name === 'NoSuchKey') {
         throw new NoRecordingError(`the recording of call ${details.callId} is not in the bucket (yet): s3://${bucket}/${key}${status ? ` (recording status: ${status})` : ''}`);
       }
-      throw new Error(`S3: could not check s3://${bucket}/${key}: ${describeError(error)}`, { cause: error });
+      throw new CallDataError(`S3: could not check s3://${bucket}/${key}`, { cause: error });
     }
     const url = await getSignedUrl(
       client,
@@ -183,23 +186,4 @@ export class CallReader {
     } while (cursor && calls.length < options.bound);
     return computeOverview(calls, { timezone: this.config.timezone, nowMs, days: options.days, bound: options.bound, truncated });
   }
-}
-
-/** One line: an error's message and its causes, without repeating them. */
-export function describeError(error: unknown): string {
-  const parts: string[] = [];
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
-    if (current instanceof Error) {
-      // Node reports a refused connection to every address of a name as an AggregateError without a message.
-      const inner = current instanceof AggregateError && !current.message ? (current.errors[0] as Error | undefined) : undefined;
-      const text = (current.message || inner?.message || current.name).replace(/\s*\n\s*/g, ' ');
-      if (text && !parts.some((part) => part.includes(text))) parts.push(text);
-      current = current.cause;
-    } else {
-      parts.push(String(current));
-      break;
-    }
-  }
-  return parts.length > 0 ? parts.join(': ') : String(error);
 }

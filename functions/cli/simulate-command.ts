@@ -2,6 +2,7 @@
  * `calldata simulate --room R [--turns N] [--direction inbound|outbound] [--unanswered] [--wait-ms MS] [--json]`
  */
 import { cliConfig, fail, parseOptions, printUsage, wantsHelp } from './common.ts';
+import { reportFailure } from './errors.ts';
 
 export const SIMULATE_USAGE = `Usage: calldata simulate --room <name> [--turns N] [--direction inbound|outbound] [--unanswered] [--wait-ms MS] [--json]
 
@@ -55,7 +56,7 @@ export async function simulateCommand(args: string[]): Promise<number> {
     return result.artifacts.every((a) => a.stored) ? 0 : 1;
   } catch (error) {
     // Expected failures (a backend or the queue unreachable) are one plain line, never a stack trace.
-    process.stderr.write(`calldata: simulate failed: ${describe(error)}\n`);
+    reportFailure('simulate failed', error);
     return 1;
   } finally {
     if (config.queueUrl === undefined) {
@@ -65,18 +66,4 @@ export async function simulateCommand(args: string[]): Promise<number> {
     }
     await closeAllBackends();
   }
-}
-
-/** One line: the error's message and its causes, without repeating them. */
-function describe(error: unknown): string {
-  const parts: string[] = [];
-  let current: unknown = error;
-  for (let depth = 0; current instanceof Error && depth < 4; depth++) {
-    const text = current.message.replace(/\s*\n\s*/g, ' ');
-    if (text && !parts.some((part) => part.includes(text))) parts.push(text);
-    // A SimulateError already names its cause.
-    if (current.name === 'SimulateError') break;
-    current = current.cause;
-  }
-  return parts.length > 0 ? parts.join(': ') : String(error);
 }

@@ -21,6 +21,7 @@ import { backendKind } from '../storage/select.ts';
 import type { SendReceipt } from '../transport/sink.ts';
 import { pipelineFor } from '../wiring.ts';
 import { CallDataError, isRetryable } from '../errors.ts';
+import { describeError } from './errors.ts';
 
 export interface SimulateOptions {
   room: string;
@@ -82,7 +83,8 @@ export function simulatedMessages(callId: string, writer: string, options: Simul
   add('started', startedAtMs, {});
   if (options.unanswered) {
     const reason = 'callee did not answer (simulated)';
-    add('unanswered', endedAtMs, { ended: { atMs: endedAtMs, source: 'worker', reason }, outcome: { source: 'worker', atMs: endedAtMs, status: 'no_answer', reason } });
+    const endReason = 'no_answer' as const;
+    add('unanswered', endedAtMs, { ended: { atMs: endedAtMs, source: 'worker', reason, endReason }, outcome: { source: 'worker', atMs: endedAtMs, status: 'no_answer', reason, endReason } });
     return messages;
   }
   const answeredAtMs = startedAtMs + 500;
@@ -91,25 +93,14 @@ export function simulatedMessages(callId: string, writer: string, options: Simul
     add('progress', startedAtMs + 1_000 + turn * 4_000 - 1_000, { answeredAtMs, conversation: items.slice(0, turn * 2) });
   }
   const reason = 'caller hung up (simulated)';
+  const endReason = 'caller_hangup' as const;
   add('ended', endedAtMs, {
     answeredAtMs,
-    ended: { atMs: endedAtMs, source: 'worker', reason },
-    outcome: { source: 'worker', atMs: endedAtMs, status: 'completed', reason },
+    ended: { atMs: endedAtMs, source: 'worker', reason, endReason },
+    outcome: { source: 'worker', atMs: endedAtMs, status: 'completed', reason, endReason },
     conversation: items,
   });
   return messages;
-}
-
-function causeOf(error: unknown): string {
-  const messages: string[] = [];
-  let current: unknown = error;
-  for (let depth = 0; current instanceof Error && depth < 4; depth++) {
-    // The sinks' own wording promises retries; this process is about to exit, so leave it out.
-    if (!/keeps it and tries again|will be retried/.test(current.message)) messages.push(current.message.replace(/\s*\n\s*/g, ' '));
-    current = current.cause;
-  }
-  const unique = [...new Set(messages.filter(Boolean))];
-  return unique.length > 0 ? unique.join(': ') : String(error);
 }
 
 async function sendWithRetry(send: () => Promise<SendReceipt>): Promise<SendReceipt> {
@@ -167,7 +158,7 @@ export async function simulateCall(config: Config, options: SimulateOptions): Pr
       // Said plainly: this process exits now, and nothing will send the rest later.
       const embedded = sink.transport === 'embedded';
       const done = sent.length === 0 ? `nothing was ${embedded ? 'stored' : 'sent'}` : `the call was only partly ${embedded ? 'stored' : 'sent'} (${sent.length} of ${messages.length} messages)`;
-      throw new SimulateError(`${done}: the ${message.kind} message of call ${callId} could not be ${embedded ? 'stored' : 'sent to the queue'}: ${causeOf(error)}`, { cause: error });
+      throw new SimulateError(`${done}: the ${message.kind} message of call ${callId} could not be ${embedded ? 'stored' : 'sent to the queue'}: ${describeError(error)}`, { cause: error });
     }
     sent.push({ kind: message.kind as WorkerMessageKind, seq: message.seq, messageId: receipt.messageId, bytes: receipt.bytes, offloaded: receipt.offloaded });
   }
@@ -201,7 +192,7 @@ export async function simulateCall(config: Config, options: SimulateOptions): Pr
       if (complete(stored, kind, expectedItems) || Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, 500));
     }
-    if (readError && !stored) notes.push(`could not read ${kind} back from ${location}: ${causeOf(readError)}`);
+    if (readError && !stored) notes.push(`could not read ${kind} back from ${location}: ${describeError(readError)}`);
     const done = complete(stored, kind, expectedItems);
     artifacts.push({ kind, location: stored && (done || stored.documents[kind]) ? documentLocation(location, config, stored, kind) : null, stored: done });
   }

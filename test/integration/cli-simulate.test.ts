@@ -81,7 +81,7 @@ describe('calldata simulate', () => {
     expect(meta?.location).toContain(result.callId);
     expect(transcript?.location).toMatch(new RegExp(`^${dir}/Transcriptions/demo-room/${TIMESTAMP}/call_transcription_demo-room_${TIMESTAMP}\\.json$`));
     const metadata = JSON.parse(await readFile(meta?.location ?? '', 'utf8'));
-    expect(metadata).toMatchObject({ call_id: result.callId, room_name: 'demo-room', answered: true, status: 'completed', call_direction: 'inbound', timezone: 'Asia/Kolkata', end_reason: 'caller hung up (simulated)' });
+    expect(metadata).toMatchObject({ call_id: result.callId, room_name: 'demo-room', answered: true, status: 'completed', call_direction: 'inbound', timezone: 'Asia/Kolkata', end_reason: 'caller_hangup', end_reason_detail: 'caller hung up (simulated)' });
     expect(metadata.start_time).toMatch(/\+05:30$/);
     expect(metadata.end_time).toMatch(/\+05:30$/);
     const conversation = JSON.parse(await readFile(transcript?.location ?? '', 'utf8')).conversation;
@@ -106,7 +106,7 @@ describe('calldata simulate', () => {
     expect(result.artifacts.map((a) => a.kind)).toEqual(['metadata']);
     expect(result.notes).toContain('unanswered calls keep metadata only: no transcription');
     const metadata = JSON.parse(await readFile(result.artifacts[0]?.location ?? '', 'utf8'));
-    expect(metadata).toMatchObject({ answered: false, status: 'no_answer', call_direction: 'outbound', outbound_trunk_id: 'ST_simulated' });
+    expect(metadata).toMatchObject({ answered: false, status: 'no_answer', end_reason: 'no_answer', call_direction: 'outbound', outbound_trunk_id: 'ST_simulated' });
     expect(metadata).not.toHaveProperty('recording_filename');
     const transcriptions = (await filesUnder(join(dir, 'Transcriptions'))).filter((f) => f.includes('nobody-home') && f.includes('call_transcription_'));
     expect(transcriptions).toEqual([]);
