@@ -50,7 +50,7 @@ function once<T>(create: () => Promise<T>): () => Promise<T> {
 }
 
 function createPipeline(config: Config): Pipeline {
-  const model = recordModel(config.timezone);
+  const model = recordModel(config.timezone, { priceTable: config.priceTable });
   const targets = once(async () =>
     Promise.all(
       locationPlan(config).map(async (plan) => ({
@@ -80,7 +80,7 @@ function createPipeline(config: Config): Pipeline {
     factSink: once(async () => {
       if (config.queueUrl) {
         const { SqsFactSink } = await import('./transport/sqs-sink.ts');
-        return new SqsFactSink({ queueUrl: config.queueUrl, s3: config.s3, offloadThresholdBytes: config.offloadThresholdBytes });
+        return new SqsFactSink({ queueUrl: config.queueUrl, s3: config.s3 });
       }
       const { EmbeddedFactSink } = await import('./transport/embedded-sink.ts');
       return new EmbeddedFactSink(async (messages) => {

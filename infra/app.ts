@@ -1,6 +1,6 @@
 /**
- * CDK app entry (`cdk synth|deploy`, see cdk.json): reads the deploy settings from context and
- * environment, builds the stack, and runs cdk-nag's AwsSolutions checks on every synth.
+ * CDK app entry (`cdk synth|deploy`, see cdk.json): reads the deploy settings from CDK context
+ * only (never the environment), builds the stack, and runs cdk-nag's AwsSolutions checks on every synth.
  */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from './nag.ts';
@@ -9,9 +9,9 @@ import { readSettings, SettingsError } from './settings.ts';
 
 export const DEFAULT_STACK_NAME = 'CallData';
 
-export function buildApp(app: App, env: Readonly<Record<string, string | undefined>> = process.env): CallDataStack {
-  const settings = readSettings({ context: (key) => app.node.tryGetContext(key), env });
-  const stackName = String(app.node.tryGetContext('stackName') ?? env.CALLDATA_STACK_NAME ?? DEFAULT_STACK_NAME);
+export function buildApp(app: App): CallDataStack {
+  const settings = readSettings({ context: (key) => app.node.tryGetContext(key) });
+  const stackName = String(app.node.tryGetContext('stackName') ?? DEFAULT_STACK_NAME);
   const stack = new CallDataStack(app, stackName, {
     settings,
     description: 'calldata: call recordings, metadata and transcripts for LiveKit voice agents (worker -> SQS -> Lambda -> storage)',

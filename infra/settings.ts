@@ -1,9 +1,10 @@
 /**
- * Everything a user chooses at deploy time, read from CDK context (`-c key=value` or cdk.json)
- * or, when the context key is absent, from an environment variable of the same meaning.
- * Validated once; every error names the context key and the variable.
+ * Everything a user chooses at deploy time, read from CDK context only (`-c key=value` or
+ * cdk.json). The environment is never consulted, so a shell with a local `.env` loaded cannot
+ * change a deploy. Validated once; every error names the context key.
  */
 import { IANAZone } from 'luxon';
+import { readBoolean, readInteger, type Env, type Problem } from '../functions/config/env.ts';
 import { CallDataError } from '../functions/errors.ts';
 
 /** Prefix of the claim-check payloads; equals PAYLOAD_PREFIX in functions/transport/payload.ts (a unit test checks). */
@@ -22,7 +23,7 @@ export const OPEN_MARKER_PREFIX = '_calldata-open';
 /** How often the scheduled sweeper runs. */
 export const SWEEP_INTERVAL_MINUTES = 5;
 
-export type Source = { context: (key: string) => unknown; env: Readonly<Record<string, string | undefined>> };
+export type Source = { context: (key: string) => unknown };
 
 export interface CallDataSettings {
   /** Deploy for LocalStack instead of AWS (see docs/deploy.md). */
@@ -87,7 +88,6 @@ export interface CallDataSettings {
   alarmEmail?: string;
   /** Retain (default) or destroy the bucket, queues and secrets when the stack is deleted. */
   destroyOnDelete: boolean;
-  offloadBytes?: number;
   answerTimeoutMs?: number;
   /** CALLDATA_SWEEP_AFTER_MS of the sweeper: how long a call stays quiet before it may be closed. */
   sweepAfterMs?: number;
@@ -98,56 +98,6 @@ export interface CallDataSettings {
    */
   sweepSchedule: boolean;
 }
-
-/** Context key → environment variable. */
-export const SETTING_ENV: Readonly<Record<string, string>> = {
-  localstack: 'CALLDATA_LOCALSTACK',
-  callRecording: 'CALL_RECORDING',
-  saveMetadata: 'SAVE_METADATA',
-  saveTranscription: 'SAVE_TRANSCRIPTION',
-  hangupCall: 'HANGUP_CALL',
-  timezone: 'TIMEZONE',
-  metadataLocation: 'METADATA_LOCATION',
-  transcriptionLocation: 'TRANSCRIPTION_LOCATION',
-  metadataLocationSecret: 'METADATA_LOCATION_SECRET_ARN',
-  transcriptionLocationSecret: 'TRANSCRIPTION_LOCATION_SECRET_ARN',
-  bucketName: 'CALLDATA_BUCKET_NAME',
-  s3Endpoint: 'AWS_S3_ENDPOINT',
-  recordingExpirationDays: 'CALLDATA_RECORDING_EXPIRATION_DAYS',
-  payloadExpirationDays: 'CALLDATA_PAYLOAD_EXPIRATION_DAYS',
-  logRetentionDays: 'CALLDATA_LOG_RETENTION_DAYS',
-  maxReceiveCount: 'CALLDATA_MAX_RECEIVE_COUNT',
-  queueRetentionDays: 'CALLDATA_QUEUE_RETENTION_DAYS',
-  persistTimeoutSeconds: 'CALLDATA_PERSIST_TIMEOUT_SECONDS',
-  recordingTimeoutSeconds: 'CALLDATA_RECORDING_TIMEOUT_SECONDS',
-  webhookTimeoutSeconds: 'CALLDATA_WEBHOOK_TIMEOUT_SECONDS',
-  visibilityTimeoutSeconds: 'CALLDATA_VISIBILITY_TIMEOUT_SECONDS',
-  recordingVisibilityTimeoutSeconds: 'CALLDATA_RECORDING_VISIBILITY_TIMEOUT_SECONDS',
-  batchSize: 'CALLDATA_BATCH_SIZE',
-  maxBatchingWindowSeconds: 'CALLDATA_MAX_BATCHING_WINDOW_SECONDS',
-  persistMaxConcurrency: 'CALLDATA_PERSIST_MAX_CONCURRENCY',
-  recordingMaxConcurrency: 'CALLDATA_RECORDING_MAX_CONCURRENCY',
-  vpcId: 'CALLDATA_VPC_ID',
-  subnetIds: 'CALLDATA_SUBNET_IDS',
-  securityGroupIds: 'CALLDATA_SECURITY_GROUP_IDS',
-  deployWorker: 'CALLDATA_DEPLOY_WORKER',
-  workerDesiredCount: 'CALLDATA_WORKER_DESIRED_COUNT',
-  workerCpu: 'CALLDATA_WORKER_CPU',
-  workerMemoryMiB: 'CALLDATA_WORKER_MEMORY_MIB',
-  livekitUrl: 'LIVEKIT_URL',
-  agentName: 'LIVEKIT_AGENT_NAME',
-  workerEnvironment: 'CALLDATA_WORKER_ENVIRONMENT',
-  workerSecrets: 'CALLDATA_WORKER_SECRETS',
-  livekitSecret: 'CALLDATA_LIVEKIT_SECRET',
-  egressS3Secret: 'CALLDATA_EGRESS_S3_SECRET',
-  alarmEmail: 'CALLDATA_ALARM_EMAIL',
-  destroyOnDelete: 'CALLDATA_DESTROY_ON_DELETE',
-  offloadBytes: 'CALLDATA_OFFLOAD_BYTES',
-  answerTimeoutMs: 'CALLDATA_ANSWER_TIMEOUT_MS',
-  sweepAfterMs: 'CALLDATA_SWEEP_AFTER_MS',
-  sweeperTimeoutSeconds: 'CALLDATA_SWEEPER_TIMEOUT_SECONDS',
-  sweepSchedule: 'CALLDATA_SWEEP_SCHEDULE',
-};
 
 /** CloudWatch Logs accepts only these retention periods. */
 export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
@@ -160,8 +110,6 @@ export class SettingsError extends CallDataError {
   }
 }
 
-const TRUE = new Set(['true', '1', 'yes', 'on']);
-const FALSE = new Set(['false', '0', 'no', 'off']);
 
 /** True when call records are kept in the recordings bucket (a location is `s3`, or only recording is on). */
 export function recordsInBucket(settings: Pick<CallDataSettings, 'saveMetadata' | 'saveTranscription' | 'callRecording' | 'metadataLocation' | 'transcriptionLocation' | 'metadataLocationSecret' | 'transcriptionLocationSecret'>): boolean {
@@ -186,41 +134,25 @@ export function hasPassword(location: string): boolean {
 
 export function readSettings(source: Source): CallDataSettings {
   const problems: string[] = [];
-  const label = (key: string) => `${key} (context) / ${SETTING_ENV[key]} (environment)`;
+  const label = (key: string) => `${key} (context)`;
   const raw = (key: string): string | undefined => {
     const fromContext = source.context(key);
-    if (fromContext !== undefined && fromContext !== null) {
-      if (Array.isArray(fromContext)) return fromContext.map(String).join(',');
-      return String(fromContext).trim();
-    }
-    const variable = SETTING_ENV[key];
-    const fromEnv = variable ? source.env[variable]?.trim() : undefined;
-    return fromEnv === '' ? undefined : fromEnv;
+    if (fromContext === undefined || fromContext === null) return undefined;
+    if (Array.isArray(fromContext)) return fromContext.map(String).join(',');
+    return String(fromContext).trim();
   };
   const text = (key: string): string | undefined => raw(key) || undefined;
-  const bool = (key: string, fallback: boolean): boolean => {
-    const value = raw(key);
-    if (value === undefined || value === '') return fallback;
-    if (TRUE.has(value.toLowerCase())) return true;
-    if (FALSE.has(value.toLowerCase())) return false;
-    problems.push(`${label(key)}: expected true or false, got ${JSON.stringify(value)}`);
-    return fallback;
-  };
-  const int = (key: string, fallback: number, min: number, max: number): number => {
-    const value = raw(key);
-    if (value === undefined || value === '') return fallback;
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${label(key)}: expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
-      return fallback;
-    }
-    return n;
-  };
+  // Context values as text, so the runtime's readers (functions/config/env.ts) parse them the same way.
+  const context: Env = new Proxy({}, { get: (_target, key) => (typeof key === 'string' ? raw(key) : undefined) });
+  const readerProblems: Problem[] = [];
+  const bool = (key: string, fallback: boolean): boolean => readBoolean(context, key, fallback, readerProblems);
+  const int = (key: string, fallback: number, min: number, max: number): number => readInteger(context, key, fallback, min, max, readerProblems);
   const map = (key: string, what: string): Record<string, string> => {
     const fromContext = source.context(key);
     let value: unknown = fromContext;
-    if (typeof fromContext === 'string' || fromContext === undefined) {
-      const text = typeof fromContext === 'string' ? fromContext : source.env[SETTING_ENV[key] ?? '']?.trim();
+    if (fromContext === undefined || fromContext === null) return {};
+    if (typeof fromContext === 'string') {
+      const text = fromContext.trim();
       if (!text) return {};
       try {
         value = JSON.parse(text);
@@ -291,7 +223,6 @@ export function readSettings(source: Source): CallDataSettings {
     egressS3Secret: text('egressS3Secret'),
     alarmEmail: text('alarmEmail'),
     destroyOnDelete: bool('destroyOnDelete', localstack),
-    offloadBytes: raw('offloadBytes') ? int('offloadBytes', 256 * 1024, 1024, 1024 * 1024 - 16 * 1024) : undefined,
     answerTimeoutMs: raw('answerTimeoutMs') ? int('answerTimeoutMs', 30_000, 1_000, 600_000) : undefined,
     // The same bounds as functions/config/config.ts.
     sweepAfterMs: raw('sweepAfterMs') ? int('sweepAfterMs', 10 * 60_000, 1_000, 7 * 24 * 60 * 60_000) : undefined,
@@ -343,6 +274,7 @@ export function readSettings(source: Source): CallDataSettings {
   if (settings.workerCpu && ![256, 512, 1024, 2048, 4096, 8192, 16384].includes(settings.workerCpu)) {
     problems.push(`${label('workerCpu')}: Fargate accepts 256, 512, 1024, 2048, 4096, 8192 or 16384`);
   }
+  problems.unshift(...readerProblems.map((p) => `${label(p.variable)}: ${p.message}`));
   if (problems.length > 0) throw new SettingsError(problems);
   return settings;
 }

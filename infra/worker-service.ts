@@ -46,7 +46,6 @@ export function workerEnvironment(props: Pick<WorkerServiceProps, 'settings' | '
     AWS_S3_BUCKET: props.bucket.bucketName,
     AWS_S3_REGION: region,
     ...(settings.s3Endpoint ? { AWS_S3_ENDPOINT: settings.s3Endpoint } : {}),
-    ...(settings.offloadBytes !== undefined ? { CALLDATA_OFFLOAD_BYTES: String(settings.offloadBytes) } : {}),
     ...(settings.answerTimeoutMs !== undefined ? { CALLDATA_ANSWER_TIMEOUT_MS: String(settings.answerTimeoutMs) } : {}),
     ...(settings.agentName ? { LIVEKIT_AGENT_NAME: settings.agentName } : {}),
     ...settings.workerEnvironment,

@@ -10,7 +10,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { AgentServer, ServerOptions } from '@livekit/agents';
-import { ConfigError } from '../functions/config/errors.ts';
+import type { WorkerSettings } from '../functions/config/config.ts';
 
 type LoadOptions = Pick<ConstructorParameters<typeof ServerOptions>[0], 'loadFunc' | 'loadThreshold'>;
 
@@ -44,12 +44,10 @@ export function jobLoad(activeJobs: number, liveProcesses: number | undefined, m
   return Math.min(1, running / maxJobs);
 }
 
-export function loadOptions(env: Readonly<Record<string, string | undefined>>): LoadOptions {
-  const mode = env.CALLDATA_WORKER_LOAD?.trim().toLowerCase() || 'cpu';
-  if (mode === 'cpu') return {};
-  if (mode !== 'jobs') throw new ConfigError([{ variable: 'CALLDATA_WORKER_LOAD', message: 'expected cpu or jobs' }]);
-  const maxJobs = Number(env.CALLDATA_WORKER_MAX_JOBS?.trim() || 4);
-  if (!Number.isInteger(maxJobs) || maxJobs < 1) throw new ConfigError([{ variable: 'CALLDATA_WORKER_MAX_JOBS', message: 'expected a positive integer' }]);
+/** The SDK's load options for the configured mode (validated with the rest of the configuration). */
+export function loadOptions(worker: Pick<WorkerSettings, 'load' | 'maxJobs'>): LoadOptions {
+  if (worker.load === 'cpu') return {};
+  const { maxJobs } = worker;
   return {
     loadFunc: async (server: AgentServer) => jobLoad(server.activeJobs.length, liveJobProcesses(), maxJobs),
     loadThreshold: 1,

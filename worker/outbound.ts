@@ -4,6 +4,7 @@
  * answer, 5xx) is reported to the capture, which records the call as unanswered.
  */
 import { SipClient, type SIPParticipantInfo } from 'livekit-server-sdk';
+import { getConfig } from '../functions/config/config.ts';
 import { redactPhone } from '../functions/shared/redact.ts';
 import { logger } from '../functions/shared/logger.ts';
 import type { CallDataCapture } from './capture.ts';
@@ -22,7 +23,7 @@ export interface DialOptions {
   hints: JobHints;
   roomName: string;
   capture?: CallDataCapture;
-  /** Defaults to a SipClient from LIVEKIT_URL / LIVEKIT_API_KEY / LIVEKIT_API_SECRET. */
+  /** Defaults to a SipClient for the configuration's LiveKit (LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET). */
   api?: DialApi;
   ringingTimeoutS?: number;
   identity?: string;
@@ -38,12 +39,15 @@ function sipStatusOf(error: unknown): number | undefined {
   return Number.isFinite(parsed) ? parsed : undefined;
 }
 
+function defaultDialApi(): DialApi {
+  const { url, apiKey, apiSecret } = getConfig().livekit;
+  return new SipClient((url ?? '').replace(/^ws/, 'http'), apiKey, apiSecret) as unknown as DialApi;
+}
+
 export async function dialIfOutbound(options: DialOptions): Promise<DialResult> {
   const { hints } = options;
   if (!hints.phoneNumber || !hints.outboundTrunkId) return { dialed: false };
-  const api =
-    options.api ??
-    (new SipClient((process.env.LIVEKIT_URL ?? '').replace(/^ws/, 'http'), process.env.LIVEKIT_API_KEY, process.env.LIVEKIT_API_SECRET) as unknown as DialApi);
+  const api = options.api ?? defaultDialApi();
   const identity = options.identity ?? `sip_${hints.phoneNumber.replace(/[^0-9+]/g, '')}`;
   logger.info('dialing outbound call', { callId: options.capture?.callId, userNumber: redactPhone(hints.phoneNumber) });
   try {

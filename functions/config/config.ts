@@ -1,12 +1,16 @@
 /**
- * Environment configuration shared by the worker, the Lambdas and the CLI.
- * Parsed and validated once per process; every error names its variable.
+ * The one runtime configuration shared by the worker, the Lambdas and the CLI, read with the
+ * readers of env.ts from the variables listed in variables.ts. Parsed and validated once per
+ * process; every error names its variable. Knobs nobody needs to turn are constants here
+ * (README "Changelog" lists the variables they replaced).
  */
 import { IANAZone, DateTime } from 'luxon';
+import { readFileSync } from 'node:fs';
+import { parsePriceTable, type PriceTable } from '../domain/insights/usage.ts';
 import { ConfigError } from './errors.ts';
-import { first, readBoolean, readInteger, readUrl, type Problem } from './env.ts';
+import { first, readBoolean, readChoice, readInteger, readText, readUrl, type Env, type Problem } from './env.ts';
 
-export type Env = Readonly<Record<string, string | undefined>>;
+export type { Env } from './env.ts';
 
 export interface S3Settings {
   bucket?: string;
@@ -17,11 +21,71 @@ export interface S3Settings {
   forcePathStyle: boolean;
 }
 
+/** LiveKit as the worker, the recording, webhook and sweeper functions and doctor reach it. */
+export interface LivekitSettings {
+  /** ws(s):// or http(s):// */
+  url?: string;
+  apiKey?: string;
+  apiSecret?: string;
+  /** A LiveKit Cloud project's credentials for LiveKit Inference when `url` is another server. */
+  inferenceApiKey?: string;
+  inferenceApiSecret?: string;
+}
+
+/** The runnable worker's own settings (worker/main.ts, worker/agent.ts). */
+export interface WorkerSettings {
+  /** Explicit dispatch name; '' = automatic dispatch. */
+  agentName: string;
+  /** Load reported to LiveKit: the machine's CPU, or running jobs / maxJobs. */
+  load: 'cpu' | 'jobs';
+  maxJobs: number;
+  /** Least time between two progress messages of a call. */
+  progressIntervalMs: number;
+  /** LiveKit Inference model strings of the default agent. */
+  llm: string;
+  stt: string;
+  tts: string;
+  instructions?: string;
+  /** CALLDATA_AGENT_SCRIPT as given (a JSON file path or inline JSON); parsed by the worker at start. */
+  agentScript?: string;
+}
+
+/** How the recording function talks to egress. Constants: tests pass their own in a Config. */
+export interface RecordingTiming {
+  /** Attempts per egress request before the failure is recorded (503 / timeouts are retried). */
+  egressAttempts: number;
+  /** Timeout of one egress request. LiveKit answers 503 after ~23 s when no egress service runs. */
+  egressTimeoutMs: number;
+  /** First back-off between attempts; doubles each time. */
+  egressBackoffMs: number;
+  /**
+   * How long a discard (or a finish) waits for the stopped egress to finish uploading before it
+   * moves the file (or reports the result); a later upload is handled when egress_ended arrives.
+   */
+  discardWaitMs: number;
+  /** Poll interval while waiting for an egress to end. */
+  discardPollMs: number;
+}
+
+export const RECORDING_TIMING: Readonly<RecordingTiming> = {
+  egressAttempts: 3,
+  egressTimeoutMs: 30_000,
+  egressBackoffMs: 1_000,
+  discardWaitMs: 15_000,
+  discardPollMs: 500,
+};
+
+export const LOAD_MODES = ['cpu', 'jobs'] as const;
+
 export interface Config {
   callRecording: boolean;
   saveMetadata: boolean;
   saveTranscription: boolean;
   hangupCall: boolean;
+  /** SAVE_TOOL_CALLS: the worker also sends the agent's tool calls (name, arguments, output). */
+  saveToolCalls: boolean;
+  /** CALLDATA_PRICE_TABLE: turns a call's usage into `estimated_cost`. */
+  priceTable?: PriceTable;
   /** IANA zone used to format stored times; 'system' means the machine's local time. */
   timezone: string;
   metadataLocation: string;
@@ -33,14 +97,15 @@ export interface Config {
   recordingQueueUrl?: string;
   /** Where the persist function sends poison messages itself, so they skip the retry loop. */
   deadLetterQueueUrl?: string;
-  /** Snapshot bodies above this size carry their conversation by reference to S3. */
-  offloadThresholdBytes: number;
   /** Embedded mode keeps rejected snapshots here instead of a dead-letter queue. */
   deadLetterDir: string;
   /** How long the worker waits for a SIP participant to answer. */
   answerTimeoutMs: number;
   /** The sweeper closes a call whose room is gone and whose last fact is older than this. */
   sweepAfterMs: number;
+  livekit: LivekitSettings;
+  worker: WorkerSettings;
+  recordingTiming: RecordingTiming;
   warnings: string[];
 }
 
@@ -52,16 +117,18 @@ export function loadConfig(env: Env = process.env): Config {
   const saveMetadata = readBoolean(env, 'SAVE_METADATA', false, problems);
   const saveTranscription = readBoolean(env, 'SAVE_TRANSCRIPTION', false, problems);
   const hangupCall = readBoolean(env, 'HANGUP_CALL', true, problems);
+  const saveToolCalls = readBoolean(env, 'SAVE_TOOL_CALLS', false, problems);
+  const priceTable = readPriceTable(readText(env, 'CALLDATA_PRICE_TABLE'), problems);
 
   let timezone = 'system';
-  const tz = env.TIMEZONE?.trim();
+  const tz = readText(env, 'TIMEZONE');
   if (tz) {
     if (IANAZone.isValidZone(tz)) timezone = tz;
     else warnings.push(`TIMEZONE ${JSON.stringify(tz)} is not a valid IANA zone; using local time (${DateTime.local().zoneName})`);
   }
 
-  const metadataLocation = env.METADATA_LOCATION?.trim() || 'Call_Metadata';
-  const transcriptionLocation = env.TRANSCRIPTION_LOCATION?.trim() || 'Transcriptions';
+  const metadataLocation = readText(env, 'METADATA_LOCATION') ?? 'Call_Metadata';
+  const transcriptionLocation = readText(env, 'TRANSCRIPTION_LOCATION') ?? 'Transcriptions';
 
   const bucket = first(env, 'AWS_S3_BUCKET', 'MINIO_BUCKET');
   const accessKey = first(env, 'AWS_S3_ACCESS_KEY_ID', 'MINIO_ACCESS_KEY');
@@ -76,7 +143,7 @@ export function loadConfig(env: Env = process.env): Config {
     accessKeyId: accessKey?.value,
     secretAccessKey: secretKey?.value,
     endpoint: readUrl(env, 'AWS_S3_ENDPOINT', problems),
-    region: env.AWS_S3_REGION?.trim() || 'us-east-1',
+    region: readText(env, 'AWS_S3_REGION') ?? 'us-east-1',
     forcePathStyle: readBoolean(env, 'AWS_S3_FORCE_PATH_STYLE', false, problems),
   };
 
@@ -85,12 +152,18 @@ export function loadConfig(env: Env = process.env): Config {
     if (location.includes('\0')) problems.push({ variable, message: 'contains a NUL character' });
   }
   if (callRecording && !s3.bucket) problems.push({ variable: 'AWS_S3_BUCKET', message: 'CALL_RECORDING=true needs a bucket: set AWS_S3_BUCKET or MINIO_BUCKET' });
+  const inferenceKey = readText(env, 'LIVEKIT_INFERENCE_API_KEY');
+  const inferenceSecret = readText(env, 'LIVEKIT_INFERENCE_API_SECRET');
+  if (inferenceKey && !inferenceSecret) problems.push({ variable: 'LIVEKIT_INFERENCE_API_SECRET', message: 'required when LIVEKIT_INFERENCE_API_KEY is set' });
+  if (inferenceSecret && !inferenceKey) problems.push({ variable: 'LIVEKIT_INFERENCE_API_KEY', message: 'required when LIVEKIT_INFERENCE_API_SECRET is set' });
 
   const config: Config = {
     callRecording,
     saveMetadata,
     saveTranscription,
     hangupCall,
+    saveToolCalls,
+    ...(priceTable ? { priceTable } : {}),
     timezone,
     metadataLocation,
     transcriptionLocation,
@@ -98,14 +171,53 @@ export function loadConfig(env: Env = process.env): Config {
     queueUrl: readUrl(env, 'CALLDATA_QUEUE_URL', problems),
     recordingQueueUrl: readUrl(env, 'CALLDATA_RECORDING_QUEUE_URL', problems),
     deadLetterQueueUrl: readUrl(env, 'CALLDATA_DEAD_LETTER_QUEUE_URL', problems),
-    offloadThresholdBytes: readInteger(env, 'CALLDATA_OFFLOAD_BYTES', 256 * 1024, 1024, 1024 * 1024 - 16 * 1024, problems),
-    deadLetterDir: env.CALLDATA_DEAD_LETTER_DIR?.trim() || '.calldata/dead-letter',
+    deadLetterDir: readText(env, 'CALLDATA_DEAD_LETTER_DIR') ?? '.calldata/dead-letter',
     answerTimeoutMs: readInteger(env, 'CALLDATA_ANSWER_TIMEOUT_MS', 30_000, 1_000, 600_000, problems),
     sweepAfterMs: readInteger(env, 'CALLDATA_SWEEP_AFTER_MS', 10 * 60_000, 1_000, 7 * 24 * 60 * 60_000, problems),
+    livekit: {
+      url: readUrl(env, 'LIVEKIT_URL', problems, ['ws', 'wss', 'http', 'https']),
+      apiKey: readText(env, 'LIVEKIT_API_KEY'),
+      apiSecret: readText(env, 'LIVEKIT_API_SECRET'),
+      inferenceApiKey: inferenceKey,
+      inferenceApiSecret: inferenceSecret,
+    },
+    worker: {
+      agentName: readText(env, 'LIVEKIT_AGENT_NAME') ?? '',
+      load: readChoice(env, 'CALLDATA_WORKER_LOAD', LOAD_MODES, 'cpu', problems),
+      maxJobs: readInteger(env, 'CALLDATA_WORKER_MAX_JOBS', 4, 1, 1_000, problems),
+      progressIntervalMs: readInteger(env, 'CALLDATA_PROGRESS_INTERVAL_MS', 2_000, 100, 600_000, problems),
+      llm: readText(env, 'AGENT_LLM') ?? 'openai/gpt-4.1-mini',
+      stt: readText(env, 'AGENT_STT') ?? 'deepgram/nova-3',
+      tts: readText(env, 'AGENT_TTS') ?? 'cartesia/sonic-2',
+      instructions: readText(env, 'AGENT_INSTRUCTIONS'),
+      agentScript: readText(env, 'CALLDATA_AGENT_SCRIPT'),
+    },
+    recordingTiming: { ...RECORDING_TIMING },
     warnings,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** CALLDATA_PRICE_TABLE: inline JSON, or the path of a JSON file. */
+function readPriceTable(value: string | undefined, problems: Problem[]): PriceTable | undefined {
+  if (!value) return undefined;
+  let text = value;
+  if (!value.startsWith('{')) {
+    try {
+      text = readFileSync(value, 'utf8');
+    } catch (error) {
+      problems.push({ variable: 'CALLDATA_PRICE_TABLE', message: `cannot read ${JSON.stringify(value)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` });
+      return undefined;
+    }
+  }
+  try {
+    return parsePriceTable(text, 'CALLDATA_PRICE_TABLE');
+  } catch (error) {
+    if (error instanceof ConfigError) problems.push(...error.problems);
+    else throw error;
+    return undefined;
+  }
 }
 
 let cached: Config | undefined;

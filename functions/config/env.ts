@@ -1,13 +1,21 @@
 /**
- * Readers for environment variables. Each records a problem naming the variable instead of
- * throwing, so a configuration reports every mistake at once.
+ * The one set of environment readers used by the worker, the functions and the CLI. Each
+ * records a problem naming the variable instead of throwing, so a configuration reports every
+ * mistake at once; `loadConfig` (config.ts) is the only caller that turns problems into an error.
  */
-import type { Env } from './config.ts';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export type Problem = { variable: string; message: string };
 
 const TRUE = new Set(['true', '1', 'yes', 'on']);
 const FALSE = new Set(['false', '0', 'no', 'off']);
 
-export type Problem = { variable: string; message: string };
+/** The trimmed value, or undefined when the variable is unset or blank. */
+export function readText(env: Env, variable: string): string | undefined {
+  const value = env[variable]?.trim();
+  return value ? value : undefined;
+}
 
 export function readBoolean(env: Env, variable: string, fallback: boolean, problems: Problem[]): boolean {
   const raw = env[variable];
@@ -30,19 +38,33 @@ export function readInteger(env: Env, variable: string, fallback: number, min: n
   return value;
 }
 
+/** One of a closed list of words (case-insensitive). */
+export function readChoice<const T extends string>(env: Env, variable: string, choices: readonly T[], fallback: T, problems: Problem[]): T {
+  const value = readText(env, variable)?.toLowerCase();
+  if (value === undefined) return fallback;
+  const choice = choices.find((c) => c === value);
+  if (choice === undefined) problems.push({ variable, message: `expected ${choices.join(' or ')}, got ${JSON.stringify(env[variable])}` });
+  return choice ?? fallback;
+}
+
+/** The first of several names for one setting that is set (e.g. AWS_S3_BUCKET, then MINIO_BUCKET). */
 export function first(env: Env, ...names: string[]): { variable: string; value: string } | undefined {
   for (const variable of names) {
-    const value = env[variable]?.trim();
+    const value = readText(env, variable);
     if (value) return { variable, value };
   }
   return undefined;
 }
 
-export function readUrl(env: Env, variable: string, problems: Problem[]): string | undefined {
-  const value = env[variable]?.trim();
+export function readUrl(env: Env, variable: string, problems: Problem[], schemes?: readonly string[]): string | undefined {
+  const value = readText(env, variable);
   if (!value) return undefined;
   if (!URL.canParse(value)) {
     problems.push({ variable, message: 'expected a URL' });
+    return undefined;
+  }
+  if (schemes && !schemes.includes(new URL(value).protocol.replace(/:$/, ''))) {
+    problems.push({ variable, message: `expected a ${schemes.map((s) => `${s}://`).join(', ')} URL` });
     return undefined;
   }
   return value;

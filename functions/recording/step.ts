@@ -15,7 +15,7 @@ import { createEgressApi, type EgressApi } from './egress.ts';
 import { isRetryable } from '../errors.ts';
 import { S3RecordingObjects } from './objects.ts';
 import { Recorder, type CommandResult } from './recorder.ts';
-import { getRecordingSettings, type RecordingSettings } from './settings.ts';
+import { RECORDING_STATE_PREFIX, recordingSettings, type RecordingSettings } from './settings.ts';
 import { S3RecordingStateStore } from './state.ts';
 
 export interface RecordingStep {
@@ -26,7 +26,7 @@ export interface RecordingStep {
 }
 
 export interface RecordingStepOptions {
-  /** Defaults to the environment's (LIVEKIT_URL, CALLDATA_EGRESS_*, ...). */
+  /** Defaults to the pipeline configuration's LiveKit settings and recording timing. */
   settings?: RecordingSettings;
   /** Defaults to livekit-server-sdk's EgressClient for `settings`. */
   egress?: () => EgressApi;
@@ -35,14 +35,14 @@ export interface RecordingStepOptions {
 /** The production recorder of a pipeline: LiveKit's egress API, the bucket, the fact sink. */
 export function createRecorder(pipeline: Pipeline, options: RecordingStepOptions = {}): Recorder {
   const { config } = pipeline;
-  const settings = options.settings ?? getRecordingSettings();
+  const settings = options.settings ?? recordingSettings(config);
   let egress: EgressApi | undefined;
   return new Recorder({
     callRecording: config.callRecording,
     s3: config.s3,
     settings,
     egress: options.egress ?? (() => (egress ??= createEgressApi(settings))),
-    state: new S3RecordingStateStore(config.s3, settings.statePrefix),
+    state: new S3RecordingStateStore(config.s3, RECORDING_STATE_PREFIX),
     objects: new S3RecordingObjects(config.s3),
     report: async (message) => {
       await (await pipeline.factSink()).send(message);

@@ -6,7 +6,7 @@
  *
  * With a queue the stack's scheduled sweeper Lambda does this instead.
  */
-import type { Config, Env } from '../config/config.ts';
+import type { Config } from '../config/config.ts';
 import { logger } from '../shared/logger.ts';
 import { pipelineFor, type Pipeline } from '../wiring.ts';
 import { livekitAccess, roomLister } from './livekit.ts';
@@ -21,7 +21,6 @@ export interface EmbeddedSweeper {
 }
 
 export interface EmbeddedSweeperOptions {
-  env?: Env;
   /** Time between sweeps; default CALLDATA_SWEEP_AFTER_MS bounded to 5 s ... 5 min. */
   intervalMs?: number;
   /** For tests: LiveKit and pipeline stand-ins. */
@@ -42,7 +41,7 @@ const inactive: EmbeddedSweeper = { runOnce: async () => undefined, stop: () => 
 
 export function startEmbeddedSweeper(config: Config, options: EmbeddedSweeperOptions = {}): EmbeddedSweeper {
   if (config.queueUrl) return inactive;
-  const access = livekitAccess(options.env ?? process.env);
+  const access = livekitAccess(config.livekit);
   const noLivekit = 'missing' in access && !options.rooms;
   if (noLivekit) {
     logger.warn('sweeper: calls left open by a lost worker are not closed, because LiveKit cannot be asked which rooms still exist', { missing: access.missing });

@@ -13,13 +13,14 @@ import { getConfig } from '../config/config.ts';
 import { ConfigError } from '../config/errors.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger } from '../shared/logger.ts';
+import { preloadStorage } from '../shared/preload.ts';
 import { pipelineFor } from '../wiring.ts';
 import { livekitAccess, roomLister } from './livekit.ts';
 import { sweep, type SweepReport } from './sweep.ts';
 
 export async function sweepScheduled(_event: unknown, _context: Context): Promise<SweepReport> {
   const config = getConfig();
-  const access = livekitAccess();
+  const access = livekitAccess(config.livekit);
   if ('missing' in access) throw new ConfigError([{ variable: access.missing, message: 'is required by the sweeper to ask LiveKit which rooms still exist' }]);
   const report = await sweep({
     pipeline: pipelineFor(config),
@@ -29,5 +30,8 @@ export async function sweepScheduled(_event: unknown, _context: Context): Promis
   logger.info('sweep done', { open: report.open, closed: report.closed.length, kept: report.kept, failed: report.failed.length, purged: report.purged, skipped: report.skipped });
   return report;
 }
+
+// Init loads the driver the locations select, so the first invocation does not wait for it.
+await preloadStorage();
 
 export const handler = lambdaHandler(sweepScheduled);

@@ -1,10 +1,10 @@
 /**
- * LiveKit as the sweeper asks it: the server URL and API credentials from LIVEKIT_URL,
- * LIVEKIT_API_KEY and LIVEKIT_API_SECRET (on Lambda the secrets arrive through
+ * LiveKit as the sweeper asks it: the server URL and API credentials of the configuration
+ * (LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET; on Lambda the secrets arrive through
  * `<VAR>_SECRET_ARN`, resolved before the handler runs), and a RoomServiceClient with a short
  * request timeout. The SDK is loaded only when a sweep asks.
  */
-import type { Env } from '../config/config.ts';
+import type { LivekitSettings } from '../config/config.ts';
 import type { RoomLister } from './sweep.ts';
 
 export interface LivekitAccess {
@@ -14,12 +14,10 @@ export interface LivekitAccess {
 }
 
 /** The credentials, or the first variable that is missing or malformed. */
-export function livekitAccess(env: Env = process.env): LivekitAccess | { missing: string } {
-  const url = env.LIVEKIT_URL?.trim();
-  if (!url || !URL.canParse(url)) return { missing: 'LIVEKIT_URL' };
-  const apiKey = env.LIVEKIT_API_KEY?.trim();
+export function livekitAccess(livekit: LivekitSettings): LivekitAccess | { missing: string } {
+  const { url, apiKey, apiSecret } = livekit;
+  if (!url) return { missing: 'LIVEKIT_URL' };
   if (!apiKey) return { missing: 'LIVEKIT_API_KEY' };
-  const apiSecret = env.LIVEKIT_API_SECRET?.trim();
   if (!apiSecret) return { missing: 'LIVEKIT_API_SECRET' };
   return { url, apiKey, apiSecret };
 }

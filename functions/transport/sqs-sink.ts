@@ -11,9 +11,10 @@ import type { CommandSink, FactSink, SendReceipt } from './sink.ts';
 export interface SqsFactSinkOptions {
   queueUrl: string;
   s3: S3Settings;
-  /** Bodies above this carry their conversation by reference. */
-  offloadThresholdBytes: number;
 }
+
+/** Bodies above this carry their conversation by reference to S3 (a quarter of SQS's 1 MiB message limit). */
+export const OFFLOAD_THRESHOLD_BYTES = 256 * 1024;
 
 export class SqsFactSink implements FactSink {
   readonly transport = 'sqs' as const;
@@ -27,7 +28,7 @@ export class SqsFactSink implements FactSink {
   async encode(message: FactMessage): Promise<{ body: string; offloaded: boolean }> {
     const inline = encodeMessage(message);
     const conversation = message.facts.conversation;
-    if (Buffer.byteLength(inline, 'utf8') <= this.options.offloadThresholdBytes || !conversation) return { body: inline, offloaded: false };
+    if (Buffer.byteLength(inline, 'utf8') <= OFFLOAD_THRESHOLD_BYTES || !conversation) return { body: inline, offloaded: false };
     const ref = await offloadConversation(this.options.s3, message.callId, `${message.writer}-${message.seq}`, conversation);
     const { conversation: _conversation, ...facts } = message.facts;
     return { body: encodeMessage({ ...message, facts, conversationRef: ref }), offloaded: true };

@@ -14,7 +14,6 @@ import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyStruc
 import { WebhookReceiver, type WebhookEvent } from 'livekit-server-sdk';
 import { getConfig } from '../config/config.ts';
 import { webhookFacts } from '../domain/webhook-facts.ts';
-import { getRecordingSettings } from '../recording/settings.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger } from '../shared/logger.ts';
 import type { FactSink } from '../transport/sink.ts';
@@ -86,12 +85,12 @@ let deps: WebhookDeps | undefined;
 
 function productionDeps(): WebhookDeps {
   if (deps) return deps;
-  const settings = getRecordingSettings();
-  if (!settings.apiKey || !settings.apiSecret) {
+  const { apiKey, apiSecret } = getConfig().livekit;
+  if (!apiKey || !apiSecret) {
     throw new Error('LIVEKIT_API_KEY and LIVEKIT_API_SECRET (or LIVEKIT_API_SECRET_SECRET_ARN) are required to verify webhooks');
   }
   deps = {
-    receiver: new WebhookReceiver(settings.apiKey, settings.apiSecret),
+    receiver: new WebhookReceiver(apiKey, apiSecret),
     facts: () => pipelineFor(getConfig()).factSink(),
   };
   return deps;

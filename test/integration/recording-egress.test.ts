@@ -14,12 +14,12 @@ import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s
 import { CreateQueueCommand, DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../functions/config/config.ts';
+import { loadConfig, RECORDING_TIMING } from '../../functions/config/config.ts';
 import { decodeMessage, decodeRecordingCommand, MESSAGE_VERSION, type CallFacts, type FactMessage } from '../../functions/contract/facts.ts';
 import { mainEgress, recordingKey } from '../../functions/domain/render.ts';
 import { quarantineKey } from '../../functions/domain/recorder.ts';
 import { recordingBatch } from '../../functions/recording/handler.ts';
-import { loadRecordingSettings } from '../../functions/recording/settings.ts';
+import { recordingSettings } from '../../functions/recording/settings.ts';
 import { recordingStep, type RecordingStep } from '../../functions/recording/step.ts';
 import type { StoredCall } from '../../functions/storage/backend.ts';
 import { closeAllBackends } from '../../functions/storage/select.ts';
@@ -108,13 +108,9 @@ async function queued(options: { uploadDelayMs?: number; discardWaitMs?: number 
   );
   const standIn = new EgressStandIn({ apiKey: API_KEY, apiSecret: API_SECRET, uploadDelayMs: options.uploadDelayMs ?? 100 });
   const url = await standIn.start();
-  const settings = loadRecordingSettings({
-    LIVEKIT_URL: url,
-    LIVEKIT_API_KEY: API_KEY,
-    LIVEKIT_API_SECRET: API_SECRET,
-    CALLDATA_EGRESS_BACKOFF_MS: '50',
-    CALLDATA_DISCARD_WAIT_MS: String(options.discardWaitMs ?? 5_000),
-    CALLDATA_DISCARD_POLL_MS: '100',
+  const settings = recordingSettings({
+    livekit: { url, apiKey: API_KEY, apiSecret: API_SECRET },
+    recordingTiming: { ...RECORDING_TIMING, egressBackoffMs: 50, discardWaitMs: options.discardWaitMs ?? 5_000, discardPollMs: 100 },
   });
   const step = await recordingStep(pipeline, { settings });
   // The persist Lambda's work: decode, merge, send the commands the records call for.
@@ -352,11 +348,11 @@ describe('recording function on the queue path, with the egress stand-in and Loc
   });
 
   it('runs the recording step in the background on the embedded default, without holding back the worker’s messages', async () => {
-    // Prepare: no queue; the in-process pipeline reads the LiveKit settings from the environment like the worker does
+    // Prepare: no queue; the in-process pipeline takes LiveKit's settings from its configuration like the worker does
     const standIn = new EgressStandIn({ apiKey: API_KEY, apiSecret: API_SECRET, uploadDelayMs: 100 });
     const url = await standIn.start();
-    const pipeline = pipelineFor(
-      loadConfig({
+    const pipeline = pipelineFor({
+      ...loadConfig({
         CALL_RECORDING: 'true',
         SAVE_METADATA: 'true',
         METADATA_LOCATION: folder,
@@ -366,11 +362,12 @@ describe('recording function on the queue path, with the egress stand-in and Loc
         AWS_S3_FORCE_PATH_STYLE: 'true',
         AWS_S3_ACCESS_KEY_ID: LOCALSTACK_CREDENTIALS.accessKeyId,
         AWS_S3_SECRET_ACCESS_KEY: LOCALSTACK_CREDENTIALS.secretAccessKey,
+        LIVEKIT_URL: url,
+        LIVEKIT_API_KEY: API_KEY,
+        LIVEKIT_API_SECRET: API_SECRET,
       }),
-    );
-    const { resetRecordingSettingsForTests } = await import('../../functions/recording/settings.ts');
-    Object.assign(process.env, { LIVEKIT_URL: url, LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET, CALLDATA_DISCARD_POLL_MS: '100' });
-    resetRecordingSettingsForTests();
+      recordingTiming: { ...RECORDING_TIMING, discardPollMs: 100 },
+    });
     const call = newCall('embedded');
     try {
       // Act: the worker's sends return once stored; the egress work runs behind them

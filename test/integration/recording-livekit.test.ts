@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../functions/config/config.ts';
 import { MESSAGE_VERSION, type FactMessage, type RecordingCommand } from '../../functions/contract/facts.ts';
 import { recordingKey } from '../../functions/domain/render.ts';
-import { loadRecordingSettings } from '../../functions/recording/settings.ts';
+import { RECORDING_TIMING } from '../../functions/config/config.ts';
+import { recordingSettings } from '../../functions/recording/settings.ts';
 import { recordingStep } from '../../functions/recording/step.ts';
 import { closeAllBackends } from '../../functions/storage/select.ts';
 import { pipelineFor, type Pipeline } from '../../functions/wiring.ts';
@@ -88,7 +89,10 @@ describe('recording function against livekit-server without an egress service', 
     // Prepare: one attempt with a timeout longer than LiveKit's own wait
     const command = await roomCall('503');
     const step = await recordingStep(pipeline, {
-      settings: loadRecordingSettings({ LIVEKIT_URL: livekitUrl, LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET, CALLDATA_EGRESS_ATTEMPTS: '1', CALLDATA_EGRESS_TIMEOUT_MS: '45000' }),
+      settings: recordingSettings({
+        livekit: { url: livekitUrl, apiKey: API_KEY, apiSecret: API_SECRET },
+        recordingTiming: { ...RECORDING_TIMING, egressAttempts: 1, egressTimeoutMs: 45_000 },
+      }),
     });
     // Act
     const started = Date.now();
@@ -106,13 +110,9 @@ describe('recording function against livekit-server without an egress service', 
   it('retries a request that times out and then reports the failure', async () => {
     const command = await roomCall('timeout');
     const step = await recordingStep(pipeline, {
-      settings: loadRecordingSettings({
-        LIVEKIT_URL: livekitUrl,
-        LIVEKIT_API_KEY: API_KEY,
-        LIVEKIT_API_SECRET: API_SECRET,
-        CALLDATA_EGRESS_ATTEMPTS: '2',
-        CALLDATA_EGRESS_TIMEOUT_MS: '1000',
-        CALLDATA_EGRESS_BACKOFF_MS: '100',
+      settings: recordingSettings({
+        livekit: { url: livekitUrl, apiKey: API_KEY, apiSecret: API_SECRET },
+        recordingTiming: { ...RECORDING_TIMING, egressAttempts: 2, egressTimeoutMs: 1_000, egressBackoffMs: 100 },
       }),
     });
     const started = Date.now();

@@ -230,7 +230,7 @@ beforeAll(async () => {
   metadata = await backendFor('s3', { s3: s3Settings, documents: ['metadata'], model, modelKey: TIMEZONE });
   transcripts = await backendFor(SERVERS.postgres.url, { s3: s3Settings, documents: ['transcription'], model, modelKey: TIMEZONE });
   useLocalstackEnv(endpoint);
-  worker = new SqsFactSink({ queueUrl: outputs.SnapshotQueueUrl, s3: s3Settings, offloadThresholdBytes: 256 * 1024 });
+  worker = new SqsFactSink({ queueUrl: outputs.SnapshotQueueUrl, s3: s3Settings });
 }, 420_000);
 
 afterAll(async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../functions/config/config.ts';
+import { loadConfig, RECORDING_TIMING } from '../../functions/config/config.ts';
 import { ConfigError } from '../../functions/config/errors.ts';
 
 function problemsOf(env: Record<string, string>): string[] {
@@ -70,7 +70,41 @@ describe('configuration', () => {
   });
 
   it('rejects malformed URLs and out-of-range numbers, naming each', () => {
-    expect(problemsOf({ CALLDATA_QUEUE_URL: 'not a url', CALLDATA_OFFLOAD_BYTES: '12', AWS_S3_BUCKET: 'Bad_Bucket' })).toEqual(['AWS_S3_BUCKET', 'CALLDATA_QUEUE_URL', 'CALLDATA_OFFLOAD_BYTES']);
+    expect(problemsOf({ CALLDATA_QUEUE_URL: 'not a url', CALLDATA_ANSWER_TIMEOUT_MS: '12', AWS_S3_BUCKET: 'Bad_Bucket' })).toEqual(['AWS_S3_BUCKET', 'CALLDATA_QUEUE_URL', 'CALLDATA_ANSWER_TIMEOUT_MS']);
+  });
+
+  it("reads LiveKit's and the worker's settings into the same configuration, with the documented defaults", () => {
+    // Prepare / Act
+    const defaults = loadConfig({});
+    const set = loadConfig({
+      LIVEKIT_URL: 'wss://demo.livekit.cloud',
+      LIVEKIT_API_KEY: 'APIkey',
+      LIVEKIT_API_SECRET: 'shh',
+      LIVEKIT_AGENT_NAME: 'phone-agent',
+      CALLDATA_WORKER_LOAD: 'JOBS',
+      CALLDATA_WORKER_MAX_JOBS: '8',
+      CALLDATA_PROGRESS_INTERVAL_MS: '300',
+      AGENT_LLM: 'openai/gpt-4.1',
+      AGENT_INSTRUCTIONS: 'Be brief.',
+      CALLDATA_AGENT_SCRIPT: 'script.json',
+    });
+
+    // Assess
+    expect(defaults.livekit).toEqual({ url: undefined, apiKey: undefined, apiSecret: undefined, inferenceApiKey: undefined, inferenceApiSecret: undefined });
+    expect(defaults.worker).toEqual({ agentName: '', load: 'cpu', maxJobs: 4, progressIntervalMs: 2_000, llm: 'openai/gpt-4.1-mini', stt: 'deepgram/nova-3', tts: 'cartesia/sonic-2', instructions: undefined, agentScript: undefined });
+    expect(defaults.recordingTiming).toEqual(RECORDING_TIMING);
+    expect(set.livekit).toMatchObject({ url: 'wss://demo.livekit.cloud', apiKey: 'APIkey', apiSecret: 'shh' });
+    expect(set.worker).toMatchObject({ agentName: 'phone-agent', load: 'jobs', maxJobs: 8, progressIntervalMs: 300, llm: 'openai/gpt-4.1', instructions: 'Be brief.', agentScript: 'script.json' });
+  });
+
+  it('refuses bad worker and LiveKit values instead of falling back, naming each variable', () => {
+    expect(problemsOf({ LIVEKIT_URL: 'ftp://x', CALLDATA_WORKER_LOAD: 'gpu', CALLDATA_WORKER_MAX_JOBS: '0', CALLDATA_PROGRESS_INTERVAL_MS: 'soon', LIVEKIT_INFERENCE_API_KEY: 'k' })).toEqual([
+      'LIVEKIT_INFERENCE_API_SECRET',
+      'LIVEKIT_URL',
+      'CALLDATA_WORKER_LOAD',
+      'CALLDATA_WORKER_MAX_JOBS',
+      'CALLDATA_PROGRESS_INTERVAL_MS',
+    ]);
   });
 
   it('never puts a secret value in its error message', () => {

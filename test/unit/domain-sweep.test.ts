@@ -187,7 +187,8 @@ describe('the closing fact message', () => {
       answered: true,
       end_time: formatTime(lastAt, 'UTC'),
       duration: (lastAt - START) / 1000,
-      end_reason: WORKER_LOST.sweeper,
+      end_reason: 'worker_lost',
+      end_reason_detail: WORKER_LOST.sweeper,
     });
     expect(transcript?.conversation.map((i) => i.content)).toEqual(['hello', 'Hi, how can I help?']);
   });
@@ -200,7 +201,7 @@ describe('the closing fact message', () => {
     const closed = mergeStates(stored, stateOf(closingMessage({ callId: 'RM_unanswered', lastFactAtMs: stored.lastFactAtMs }, NOW)));
 
     // Assess
-    expect(renderMetadata(closed, chooseFolder(closed, 'UTC') ?? '', 'UTC')).toMatchObject({ status: 'failed', answered: false, end_reason: WORKER_LOST.sweeper });
+    expect(renderMetadata(closed, chooseFolder(closed, 'UTC') ?? '', 'UTC')).toMatchObject({ status: 'failed', answered: false, end_reason: 'worker_lost', end_reason_detail: WORKER_LOST.sweeper });
     expect(renderTranscription(closed, 'UTC')).toBeUndefined();
   });
 
@@ -227,7 +228,7 @@ describe('the closing fact message', () => {
       expect(state.ended).toMatchObject({ source: 'worker', atMs: START + 48_000 });
     }
     expect(livekitEnd.ended).toMatchObject({ source: 'participant_left', atMs: START + 45_000 });
-    expect(renderMetadata(livekitEnd, 'x/y', 'UTC')?.end_reason).toBe(WORKER_LOST.sweeper);
+    expect(renderMetadata(livekitEnd, 'x/y', 'UTC')).toMatchObject({ end_reason: 'worker_lost', end_reason_detail: WORKER_LOST.sweeper });
   });
 });
 

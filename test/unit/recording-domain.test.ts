@@ -21,7 +21,8 @@ import {
 import { DISCARD_PREFIX } from '../../functions/domain/recording-plan.ts';
 import { classifyEgressError, EgressRejectedError, EgressUnavailableError, RecordingConfigError } from '../../functions/recording/errors.ts';
 import { isRetryable } from '../../functions/errors.ts';
-import { loadRecordingSettings, requireLivekit } from '../../functions/recording/settings.ts';
+import { loadConfig } from '../../functions/config/config.ts';
+import { recordingSettings, requireLivekit } from '../../functions/recording/settings.ts';
 
 const KEY = 'room/20261124T004838.120_abc/call_room_20261124T004838.120_abc.ogg';
 
@@ -127,11 +128,10 @@ describe('egress errors and settings', () => {
     expect(isRetryable(error)).toBe(type === EgressUnavailableError);
   });
 
-  it('reads its settings with defaults and names a bad or missing variable', () => {
-    const settings = loadRecordingSettings({});
-    expect(settings).toMatchObject({ egressAttempts: 3, egressTimeoutMs: 30_000, statePrefix: '_calldata-recordings' });
-    expect(() => loadRecordingSettings({ CALLDATA_EGRESS_ATTEMPTS: '0' })).toThrow(/CALLDATA_EGRESS_ATTEMPTS/);
-    expect(() => loadRecordingSettings({ CALLDATA_RECORDING_STATE_PREFIX: '../x' })).toThrow(/CALLDATA_RECORDING_STATE_PREFIX/);
+  it('takes its settings from the configuration (egress timing is a constant) and names a missing variable', () => {
+    const settings = recordingSettings(loadConfig({}));
+    expect(settings).toMatchObject({ egressAttempts: 3, egressTimeoutMs: 30_000, egressBackoffMs: 1_000, discardWaitMs: 15_000, discardPollMs: 500 });
+    expect(() => loadConfig({ LIVEKIT_URL: 'ftp://x' })).toThrow(/LIVEKIT_URL/);
     expect(() => requireLivekit(settings)).toThrow(RecordingConfigError);
     expect(() => requireLivekit(settings)).toThrow(/LIVEKIT_URL/);
   });

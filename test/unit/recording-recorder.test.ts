@@ -12,7 +12,8 @@ import { quarantineKey } from '../../functions/domain/recorder.ts';
 import type { EgressApi } from '../../functions/recording/egress.ts';
 import type { RecordingObjects } from '../../functions/recording/objects.ts';
 import { Recorder } from '../../functions/recording/recorder.ts';
-import { loadRecordingSettings } from '../../functions/recording/settings.ts';
+import { RECORDING_TIMING } from '../../functions/config/config.ts';
+import { recordingSettings } from '../../functions/recording/settings.ts';
 import { MemoryRecordingStateStore } from '../../functions/recording/state.ts';
 import { RecordingObjectError } from '../../functions/recording/errors.ts';
 
@@ -105,13 +106,9 @@ class MemoryObjects implements RecordingObjects {
 }
 
 function harness(options: { callRecording?: boolean; discardWaitMs?: number } = {}) {
-  const settings = loadRecordingSettings({
-    LIVEKIT_URL: 'http://127.0.0.1:1',
-    LIVEKIT_API_KEY: 'k',
-    LIVEKIT_API_SECRET: 's',
-    CALLDATA_EGRESS_BACKOFF_MS: '0',
-    CALLDATA_DISCARD_WAIT_MS: String(options.discardWaitMs ?? 200),
-    CALLDATA_DISCARD_POLL_MS: '50',
+  const settings = recordingSettings({
+    livekit: { url: 'http://127.0.0.1:1', apiKey: 'k', apiSecret: 's' },
+    recordingTiming: { ...RECORDING_TIMING, egressBackoffMs: 0, discardWaitMs: options.discardWaitMs ?? 200, discardPollMs: 50 },
   });
   const egress = new FakeEgress();
   const state = new MemoryRecordingStateStore();

@@ -32,7 +32,7 @@ export const AWS_BASE = { livekitUrl: 'wss://calls.example.livekit.cloud' } as c
  * @param bundle run esbuild for the functions (slower); otherwise assets are staged without
  *   bundling, which is what `cdk synth --exclusively` does for stacks it does not deploy.
  */
-export function synth(context: Record<string, unknown> = {}, options: { bundle?: boolean; env?: Record<string, string | undefined> } = {}): Synthesized {
+export function synth(context: Record<string, unknown> = {}, options: { bundle?: boolean } = {}): Synthesized {
   const outdir = mkdtempSync(join(tmpdir(), 'calldata-synth-'));
   outdirs.push(outdir);
   const app = new App({
@@ -40,7 +40,7 @@ export function synth(context: Record<string, unknown> = {}, options: { bundle?:
     // As the CLI does: asset metadata in the template; bundling skipped unless asked for.
     context: { ...CDK_JSON_CONTEXT, 'aws:cdk:enable-asset-metadata': true, ...context, ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) },
   });
-  const stack = buildApp(app, options.env ?? {});
+  const stack = buildApp(app);
   const template = Template.fromStack(stack);
   return { app, stack, template, outdir };
 }

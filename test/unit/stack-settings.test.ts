@@ -1,17 +1,18 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../functions/config/config.ts';
 import { DISCARD_HOLD_MS, DISCARD_PREFIX as FUNCTIONS_DISCARD_PREFIX } from '../../functions/domain/recording-plan.ts';
 import { PAYLOAD_PREFIX as FUNCTIONS_PAYLOAD_PREFIX } from '../../functions/transport/payload.ts';
 import { readFileSync } from 'node:fs';
-import { DISCARD_HOLD_DAYS, DISCARD_PREFIX, hasPassword, OPEN_MARKER_PREFIX, PAYLOAD_PREFIX, readSettings, recordsInBucket, SETTING_ENV, SettingsError } from '../../infra/settings.ts';
+import { synth } from './stack-fixture.ts';
+import { DISCARD_HOLD_DAYS, DISCARD_PREFIX, hasPassword, OPEN_MARKER_PREFIX, PAYLOAD_PREFIX, readSettings, recordsInBucket, SettingsError } from '../../infra/settings.ts';
 
-function read(context: Record<string, unknown>, env: Record<string, string> = {}) {
-  return readSettings({ context: (key) => context[key], env });
+function read(context: Record<string, unknown>) {
+  return readSettings({ context: (key) => context[key] });
 }
 
-function problemsOf(context: Record<string, unknown>, env: Record<string, string> = {}): readonly string[] {
+function problemsOf(context: Record<string, unknown>): readonly string[] {
   try {
-    read(context, env);
+    read(context);
   } catch (error) {
     if (error instanceof SettingsError) return error.problems;
     throw error;
@@ -45,17 +46,31 @@ describe('deploy settings', () => {
     });
   });
 
-  it('take context over the environment and fall back to the environment variable of the same meaning', () => {
+  it('come from context only: the variables of a loaded .env (the old environment twins) change nothing', () => {
+    // Prepare: a shell with the local .env loaded, and the very keys once read as twins
+    const stubbed = { METADATA_LOCATION: 'redis://cache:6379/0', TIMEZONE: 'Asia/Kolkata', CALL_RECORDING: 'true', SAVE_METADATA: 'false', CALLDATA_DEPLOY_WORKER: 'true', CALLDATA_LOCALSTACK: 'true', CALLDATA_STACK_NAME: 'Other' };
+    for (const [name, value] of Object.entries(stubbed)) vi.stubEnv(name, value);
+
+    try {
+      // Act
+      const settings = read({ metadataLocation: 'postgres://db.internal/calldata' });
+      const { stack } = synth({ localstack: true });
+
+      // Assess: context where given, the defaults everywhere else
+      expect(settings.metadataLocation).toBe('postgres://db.internal/calldata');
+      expect(settings).toMatchObject({ timezone: undefined, callRecording: false, saveMetadata: true, deployWorker: false, localstack: false });
+      expect(stack.stackName).toBe('CallData');
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  }, 60_000);
+
+  it('keep no environment twin in the settings source', () => {
     // Prepare
-    const env = { METADATA_LOCATION: 'redis://cache:6379/0', TIMEZONE: 'Asia/Kolkata', CALLDATA_DEPLOY_WORKER: 'false' };
+    const source = readFileSync(new URL('../../infra/settings.ts', import.meta.url), 'utf8') + readFileSync(new URL('../../infra/app.ts', import.meta.url), 'utf8');
 
-    // Act
-    const settings = read({ metadataLocation: 'postgres://db.internal/calldata' }, env);
-
-    // Assess
-    expect(settings.metadataLocation).toBe('postgres://db.internal/calldata');
-    expect(settings.timezone).toBe('Asia/Kolkata');
-    expect(settings.deployWorker).toBe(false);
+    // Act / Assess
+    expect(source).not.toMatch(/process\.env|\benv\.[A-Z]/);
   });
 
   it('turn the LocalStack profile into no worker and destroy-on-delete unless told otherwise', () => {
@@ -82,12 +97,12 @@ describe('deploy settings', () => {
 
     // Assess
     expect(problems).toHaveLength(1);
-    expect(problems[0]).toContain('transcriptionLocation (context) / TRANSCRIPTION_LOCATION (environment)');
+    expect(problems[0]).toContain('transcriptionLocation (context)');
     expect(problems[0]).toContain('transcriptionLocationSecret');
     expect(problems[0]).not.toContain('hunter2');
   });
 
-  it('report every invalid value at once, each naming its context key and environment variable', () => {
+  it('report every invalid value at once, each naming its context key', () => {
     // Prepare / Act
     const problems = problemsOf({
       timezone: 'Mars/Olympus',
@@ -104,7 +119,7 @@ describe('deploy settings', () => {
     // Assess
     const joined = problems.join('\n');
     for (const key of ['timezone', 'saveMetadata', 'logRetentionDays', 'visibilityTimeoutSeconds', 'subnetIds', 'bucketName', 'livekitUrl', 'workerCpu']) {
-      expect(joined).toContain(`${key} (context) / ${SETTING_ENV[key]} (environment)`);
+      expect(joined).toContain(`${key} (context)`);
     }
   });
 
@@ -180,7 +195,7 @@ describe('deploy settings', () => {
     expect(unset.sweeperTimeoutSeconds).toBe(120);
     expect(set).toMatchObject({ sweepAfterMs: 900_000, sweeperTimeoutSeconds: 60 });
     expect(loadConfig({ CALLDATA_SWEEP_AFTER_MS: String(set.sweepAfterMs) }).sweepAfterMs).toBe(900_000);
-    expect(tooSmall.join()).toContain('sweepAfterMs (context) / CALLDATA_SWEEP_AFTER_MS (environment)');
+    expect(tooSmall.join()).toContain('sweepAfterMs (context)');
   });
 
   it('take extra worker variables and secrets as JSON, refusing secret-looking names in the plain environment', () => {
@@ -194,6 +209,6 @@ describe('deploy settings', () => {
     expect(settings.workerSecrets).toEqual({ DEEPGRAM_API_KEY: 'calldata/deepgram' });
     expect(problems.join()).toContain('OPENAI_API_KEY looks like a secret; pass it in workerSecrets');
     expect(problems.join()).not.toContain('sk-live');
-    expect(malformed.join()).toContain('workerSecrets (context) / CALLDATA_WORKER_SECRETS (environment)');
+    expect(malformed.join()).toContain('workerSecrets (context)');
   });
 });

@@ -193,10 +193,10 @@ describe('a sweep', () => {
 describe('the sweeper in the worker (embedded default)', () => {
   it('reads LiveKit access from the environment and names what is missing', () => {
     // Prepare / Act / Assess
-    expect(livekitAccess({})).toEqual({ missing: 'LIVEKIT_URL' });
-    expect(livekitAccess({ LIVEKIT_URL: 'ws://127.0.0.1:7880' })).toEqual({ missing: 'LIVEKIT_API_KEY' });
-    expect(livekitAccess({ LIVEKIT_URL: 'ws://127.0.0.1:7880', LIVEKIT_API_KEY: 'k' })).toEqual({ missing: 'LIVEKIT_API_SECRET' });
-    expect(livekitAccess({ LIVEKIT_URL: 'ws://127.0.0.1:7880', LIVEKIT_API_KEY: 'k', LIVEKIT_API_SECRET: 's' })).toEqual({ url: 'ws://127.0.0.1:7880', apiKey: 'k', apiSecret: 's' });
+    expect(livekitAccess(loadConfig({}).livekit)).toEqual({ missing: 'LIVEKIT_URL' });
+    expect(livekitAccess(loadConfig({ LIVEKIT_URL: 'ws://127.0.0.1:7880' }).livekit)).toEqual({ missing: 'LIVEKIT_API_KEY' });
+    expect(livekitAccess(loadConfig({ LIVEKIT_URL: 'ws://127.0.0.1:7880', LIVEKIT_API_KEY: 'k' }).livekit)).toEqual({ missing: 'LIVEKIT_API_SECRET' });
+    expect(livekitAccess(loadConfig({ LIVEKIT_URL: 'ws://127.0.0.1:7880', LIVEKIT_API_KEY: 'k', LIVEKIT_API_SECRET: 's' }).livekit)).toEqual({ url: 'ws://127.0.0.1:7880', apiKey: 'k', apiSecret: 's' });
   });
 
   it('sweeps at the bound\'s pace, between 5 seconds and 5 minutes', () => {
@@ -208,8 +208,8 @@ describe('the sweeper in the worker (embedded default)', () => {
 
   it('stays off with a queue (the stack sweeps) and without LiveKit or recording', () => {
     // Prepare / Act
-    const withQueue = startEmbeddedSweeper(loadConfig({ CALLDATA_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/1/q' }), { env: {} });
-    const withoutLivekit = startEmbeddedSweeper(loadConfig({}), { env: {} });
+    const withQueue = startEmbeddedSweeper(loadConfig({ CALLDATA_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/1/q' }));
+    const withoutLivekit = startEmbeddedSweeper(loadConfig({}));
 
     // Assess
     expect(withQueue.active).toBe(false);
@@ -220,7 +220,7 @@ describe('the sweeper in the worker (embedded default)', () => {
     // Prepare
     const stand = new Stand([call('RM_gone', 'gone', 30)], []);
     stand.livekitDown = true;
-    const sweeper = startEmbeddedSweeper(loadConfig({ SAVE_METADATA: 'true' }), { env: {}, rooms: stand.lister(), pipeline: stand.pipeline(), runAtStart: false });
+    const sweeper = startEmbeddedSweeper(loadConfig({ SAVE_METADATA: 'true' }), { rooms: stand.lister(), pipeline: stand.pipeline(), runAtStart: false });
 
     // Act
     const whileDown = [await sweeper.runOnce(), await sweeper.runOnce()];

@@ -2,17 +2,19 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../functions/config/config.ts';
+import { ConfigError } from '../../functions/config/errors.ts';
 import { jobLoad, liveJobProcesses, loadOptions } from '../../worker/load.ts';
 
 describe('worker load', () => {
   it('keeps LiveKit’s CPU load unless job counting is asked for', () => {
-    expect(loadOptions({})).toEqual({});
-    expect(loadOptions({ CALLDATA_WORKER_LOAD: 'cpu' })).toEqual({});
+    expect(loadOptions(loadConfig({}).worker)).toEqual({});
+    expect(loadOptions(loadConfig({ CALLDATA_WORKER_LOAD: 'cpu' }).worker)).toEqual({});
   });
 
   it('reports running jobs over the maximum, full at the maximum', () => {
     // Prepare + Act
-    const options = loadOptions({ CALLDATA_WORKER_LOAD: 'jobs', CALLDATA_WORKER_MAX_JOBS: '2' });
+    const options = loadOptions(loadConfig({ CALLDATA_WORKER_LOAD: 'jobs', CALLDATA_WORKER_MAX_JOBS: '2' }).worker);
     // Assess
     expect(options.loadThreshold).toBe(1);
     expect(jobLoad(1, 1, 2)).toBe(0.5);
@@ -25,9 +27,10 @@ describe('worker load', () => {
     expect(jobLoad(2, undefined, 4)).toBe(0.5); // no /proc
   });
 
-  it('names a bad variable', () => {
-    expect(() => loadOptions({ CALLDATA_WORKER_LOAD: 'gpu' })).toThrow(/CALLDATA_WORKER_LOAD/);
-    expect(() => loadOptions({ CALLDATA_WORKER_LOAD: 'jobs', CALLDATA_WORKER_MAX_JOBS: '0' })).toThrow(/CALLDATA_WORKER_MAX_JOBS/);
+  it('names a bad variable when the configuration is read', () => {
+    expect(() => loadConfig({ CALLDATA_WORKER_LOAD: 'gpu' })).toThrow(ConfigError);
+    expect(() => loadConfig({ CALLDATA_WORKER_LOAD: 'gpu' })).toThrow(/CALLDATA_WORKER_LOAD: expected cpu or jobs, got "gpu"/);
+    expect(() => loadConfig({ CALLDATA_WORKER_LOAD: 'jobs', CALLDATA_WORKER_MAX_JOBS: '0' })).toThrow(/CALLDATA_WORKER_MAX_JOBS/);
   });
 
   it('counts the job processes among this process’s children', () => {
