@@ -8,7 +8,11 @@
  * caller provides, so tests drive it without waiting.
  */
 import { DisconnectReason, ParticipantKind } from '@livekit/rtc-node';
-import { SIP_ACTIVE, SIP_ATTRIBUTES, SIP_HANGUP, UNANSWERED, reasonForDisconnect, describeDisconnect, reasonForSipStatus, type UnansweredReason } from './sip.ts';
+import type { EndEvidence } from '../functions/domain/insights/index.ts';
+import { SIP_ACTIVE, SIP_ATTRIBUTES, SIP_HANGUP, UNANSWERED, disconnectReasonName, reasonForDisconnect, describeDisconnect, reasonForSipStatus, type UnansweredReason } from './sip.ts';
+
+/** What LiveKit said when the call ended unanswered (for the end reason; see insights/end-reason.ts). */
+export type UnansweredEvidence = Omit<EndEvidence, 'answered'>;
 
 export interface ParticipantLike {
   identity: string;
@@ -21,7 +25,7 @@ export type AnswerState = 'waiting' | 'answered' | 'unanswered';
 
 export interface AnswerEvents {
   answered(participant: ParticipantLike | undefined, atMs: number): void;
-  unanswered(reason: UnansweredReason, detail: string, atMs: number): void;
+  unanswered(reason: UnansweredReason, detail: string, atMs: number, evidence: UnansweredEvidence): void;
   /** The answered caller left (hung up); the call is over. */
   callerLeft(participant: ParticipantLike, detail: string, atMs: number): void;
 }
@@ -74,11 +78,11 @@ export class AnswerDetector {
     this.events.answered(participant, this.now());
   }
 
-  private fail(reason: UnansweredReason, detail: string): void {
+  private fail(reason: UnansweredReason, detail: string, evidence: UnansweredEvidence = {}): void {
     if (this.state !== 'waiting') return;
     this.state = 'unanswered';
     this.settle();
-    this.events.unanswered(reason, detail, this.now());
+    this.events.unanswered(reason, detail, this.now(), evidence);
   }
 
   /** A participant is in the room (joined now, or already there when we connected). */
@@ -101,19 +105,22 @@ export class AnswerDetector {
     const status = participant.attributes?.[SIP_ATTRIBUTES.callStatus];
     // A SIP participant that says nothing about its status is treated as connected.
     if (status === SIP_ACTIVE || status === undefined || status === '') this.answer(participant);
-    else if (status === SIP_HANGUP) this.fail(UNANSWERED.abandoned, 'sip call status hangup before the call was active');
+    // sip.callStatus `hangup` before `active`: the phone side hung up (LiveKit's BYE, CLIENT_INITIATED).
+    else if (status === SIP_HANGUP) this.fail(UNANSWERED.abandoned, 'sip call status hangup before the call was active', { disconnectReason: 'CLIENT_INITIATED' });
   }
 
   left(participant: ParticipantLike): void {
     if (participant.identity !== this.caller) return;
     const detail = describeDisconnect(participant.disconnectReason);
-    if (this.state === 'waiting') this.fail(reasonForDisconnect(participant.disconnectReason), `caller left before the call was active (${detail})`);
+    if (this.state === 'waiting') {
+      this.fail(reasonForDisconnect(participant.disconnectReason), `caller left before the call was active (${detail})`, { disconnectReason: disconnectReasonName(participant.disconnectReason) });
+    }
     else if (this.state === 'answered') this.events.callerLeft(participant, detail, this.now());
   }
 
   /** The outbound dial failed with a SIP final response. */
   dialFailed(sipStatusCode: number | undefined, detail: string): void {
-    this.fail(reasonForSipStatus(sipStatusCode), detail);
+    this.fail(reasonForSipStatus(sipStatusCode), detail, sipStatusCode === undefined ? {} : { sipStatusCode });
   }
 
   /** Manual override (e.g. the agent's own logic knows better). */
@@ -121,12 +128,12 @@ export class AnswerDetector {
     this.answer(undefined);
   }
 
-  markUnanswered(reason: UnansweredReason, detail: string): void {
-    this.fail(reason, detail);
+  markUnanswered(reason: UnansweredReason, detail: string, evidence: UnansweredEvidence = {}): void {
+    this.fail(reason, detail, evidence);
   }
 
   timeout(): void {
-    this.fail(UNANSWERED.noAnswer, 'nobody answered within the answer timeout');
+    this.fail(UNANSWERED.noAnswer, 'nobody answered within the answer timeout', { answerTimedOut: true });
   }
 
   close(): void {

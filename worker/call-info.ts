@@ -25,6 +25,8 @@ export interface SipDetails {
   trunkId?: string;
   sipCallId?: string;
   callStatus?: string;
+  /** The SIP dispatch rule that routed the call (`sip.ruleID`). */
+  ruleId?: string;
 }
 
 export interface CallParties {
@@ -34,6 +36,7 @@ export interface CallParties {
   agentNumber?: string;
   userNumber?: string;
   sipCallId?: string;
+  dispatchRuleId?: string;
 }
 
 const MAX_FIELD = 256;
@@ -86,6 +89,7 @@ export function sipDetails(attributes: Readonly<Record<string, string>> | undefi
     trunkId: text(attributes[SIP_ATTRIBUTES.trunkId]),
     sipCallId: text(attributes[SIP_ATTRIBUTES.callId]),
     callStatus: text(attributes[SIP_ATTRIBUTES.callStatus]),
+    ruleId: text(attributes[SIP_ATTRIBUTES.ruleId]),
   };
 }
 
@@ -100,5 +104,6 @@ export function callParties(hints: JobHints, sip: SipDetails): CallParties {
     agentNumber: sip.agentNumber ?? hints.agentNumber,
     userNumber: sip.userNumber ?? (direction === 'outbound' ? hints.phoneNumber : undefined),
     sipCallId: sip.sipCallId,
+    dispatchRuleId: sip.ruleId,
   };
 }

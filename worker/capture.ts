@@ -22,16 +22,19 @@ import { randomUUID } from 'node:crypto';
 import type { JobContext, voice } from '@livekit/agents';
 import { RoomEvent, type DisconnectReason, type RemoteParticipant } from '@livekit/rtc-node';
 import { getConfig, type Config } from '../functions/config/config.ts';
-import { CALL_ID_PATTERN, deriveItemId, MESSAGE_VERSION, WRITER_PATTERN, type CallFacts, type ConversationItem, type FactMessage, type Observed } from '../functions/contract/facts.ts';
-import { CALL_STATUS, UNANSWERED, type FinalStatus, type UnansweredReason, type WorkerMessageKind } from '../functions/contract/vocabulary.ts';
+import { CALL_ID_PATTERN, deriveItemId, MESSAGE_VERSION, WRITER_PATTERN, type CallFacts, type ConversationItem, type FactMessage, type Observed, type ToolCallFact } from '../functions/contract/facts.ts';
+import type { EndReason, FinalStatus, UnansweredReason, WorkerMessageKind } from '../functions/contract/vocabulary.ts';
+import { amdEndReason, decideEndReason, sipStatusText, type ModelUsageLike } from '../functions/domain/insights/index.ts';
+import { endReasonOfStatus } from '../functions/domain/unanswered-end-reason.ts';
 import { logger } from '../functions/shared/logger.ts';
 import { redactPhone } from '../functions/shared/redact.ts';
 import type { FactSink } from '../functions/transport/sink.ts';
-import { AnswerDetector, type ParticipantLike } from './answer.ts';
+import { AnswerDetector, type ParticipantLike, type UnansweredEvidence } from './answer.ts';
 import { callParties, parseJobMetadata, sipDetails, type CallParties, type JobHints, type SipDetails } from './call-info.ts';
 import { conversationItem, type CapturedItem, type ChatMessageLike } from './conversation.ts';
+import { closeFacts, evidenceText, toolCallsFrom, usageFrom, type AmdPredictionLike, type CloseEventLike, type FunctionToolsExecutedLike } from './metrics.ts';
 import { CoalescingSender } from './sender.ts';
-import { describeDisconnect, reasonForDisconnect } from './sip.ts';
+import { describeDisconnect, disconnectReasonName, reasonForDisconnect } from './sip.ts';
 
 export interface CallDataOptions {
   /** Defaults to the process configuration (getConfig()). */
@@ -83,8 +86,13 @@ export function startTimeFor(room: { creationTimeMs?: bigint; creationTime?: big
 }
 
 /** The observed fields of a call (facts.ts): each a value and when this job saw it. */
-const OBSERVED_FIELDS = ['direction', 'inboundTrunkId', 'outboundTrunkId', 'agentNumber', 'userNumber', 'sipCallId'] as const;
+const OBSERVED_FIELDS = ['direction', 'inboundTrunkId', 'outboundTrunkId', 'agentNumber', 'userNumber', 'sipCallId', 'dispatchRuleId', 'jobId', 'roomSid'] as const;
 type ObservedField = (typeof OBSERVED_FIELDS)[number];
+
+/** The agents session as the capture reads it beyond its events. */
+interface SessionLike {
+  readonly usage?: { modelUsage?: readonly ModelUsageLike[] };
+}
 
 export class CallDataCapture {
   readonly callId: string;
@@ -114,7 +122,24 @@ export class CallDataCapture {
   private parties: CallParties;
   private answeredAtMs: number | undefined;
   private endedAtMs: number | undefined;
+  /** end_reason_detail: why the call ended, in words (the first explanation wins). */
   private endReason: string | undefined;
+  /** What LiveKit and the agent said about the end so far (decideEndReason's input). */
+  private readonly evidence: UnansweredEvidence = {};
+  /** The agent's room connection ended: a session closed after that closes because of it. */
+  private roomGone = false;
+  private endReasonCode: EndReason | undefined;
+  private endEvidence: string | undefined;
+  private sipStatus: CallFacts['sipStatus'];
+  private answeringMachine: CallFacts['answeringMachine'];
+  private readonly jobId: string | undefined;
+  private readonly roomSid: string | undefined;
+  private session: SessionLike | undefined;
+  /** The newest `session_usage_updated` usage (the session's whole usage so far). */
+  private lastUsage: SessionLike['usage'];
+  /** function_tools_executed events not yet converted (converted when a message is built). */
+  private readonly toolEvents: { event: FunctionToolsExecutedLike; atMs: number }[] = [];
+  private readonly toolCalls: ToolCallFact[] = [];
   private status: FinalStatus | undefined;
   private finalKind: 'ended' | 'unanswered' | undefined;
   private seq = 0;
@@ -136,6 +161,8 @@ export class CallDataCapture {
     this.startedAtMs = startTimeFor(ctx.job.room, now);
     this.hints = parseJobMetadata(ctx.job.metadata);
     this.parties = callParties(this.hints, this.sip);
+    this.jobId = ctx.job.id ? ctx.job.id.slice(0, 256) : undefined;
+    this.roomSid = ctx.job.room?.sid ? ctx.job.room.sid.slice(0, 256) : undefined;
     this.observe(now);
     this.enabled = this.config.callRecording || this.config.saveMetadata || this.config.saveTranscription;
     this.recordingRequested = this.config.callRecording;
@@ -160,8 +187,11 @@ export class CallDataCapture {
     this.detector = new AnswerDetector(
       {
         answered: (participant, atMs) => this.onAnswered(participant, atMs),
-        unanswered: (reason, detail, atMs) => this.onUnanswered(reason, detail, atMs),
-        callerLeft: (_participant, detail, atMs) => this.ended(`caller hung up (${detail})`, atMs),
+        unanswered: (reason, detail, atMs, evidence) => this.onUnanswered(reason, detail, atMs, evidence),
+        callerLeft: (participant, detail, atMs) => {
+          this.evidence.disconnectReason ??= disconnectReasonName(participant.disconnectReason);
+          this.ended(`caller hung up (${detail})`, atMs);
+        },
       },
       { timeoutMs: options.answerTimeoutMs ?? this.config.answerTimeoutMs, now: this.now },
     );
@@ -191,11 +221,17 @@ export class CallDataCapture {
     return this.sinkPromise;
   }
 
+  private observedValue(field: ObservedField): string | undefined {
+    if (field === 'jobId') return this.jobId;
+    if (field === 'roomSid') return this.roomSid;
+    return this.parties[field];
+  }
+
   /** Takes the parties' current values as observations; a value keeps the time it was first seen. */
   private observe(atMs: number): boolean {
     let changed = false;
     for (const field of OBSERVED_FIELDS) {
-      const value = this.parties[field];
+      const value = this.observedValue(field);
       if (value === undefined || this.observed[field]?.value === value) continue;
       this.observed[field] = { value, atMs };
       changed = true;
@@ -235,18 +271,40 @@ export class CallDataCapture {
     }
 
     if (session) {
-      const onItem = (event: { item: unknown; createdAt?: number }) => this.onConversationItem(event.item as ChatMessageLike, event.createdAt);
-      const onClose = (event: { reason?: unknown }) => {
-        this.ended(`agent session closed (${String(event.reason ?? 'unknown')})`, this.now());
-        if (this.options.shutdownOnSessionClose !== false) this.ctx.shutdown('agent session closed');
+      this.session = session as unknown as SessionLike;
+      // Each handler only stores what it got and marks the view dirty: conversion happens when a message is built.
+      const handlers: Record<string, (event: never) => void> = {
+        conversation_item_added: (event: { item: unknown; createdAt?: number }) => this.onConversationItem(event.item as ChatMessageLike, event.createdAt),
+        close: (event: CloseEventLike) => this.onSessionClose(event),
+        session_usage_updated: (event: { usage?: SessionLike['usage'] }) => {
+          this.lastUsage = event.usage;
+        },
       };
-      session.on('conversation_item_added' as never, onItem as never);
-      session.on('close' as never, onClose as never);
+      if (this.config.saveToolCalls) {
+        handlers.function_tools_executed = (event: FunctionToolsExecutedLike) => {
+          this.toolEvents.push({ event, atMs: this.now() });
+          if (this.enabled && this.detector.state === 'answered') this.sender.touch();
+        };
+      }
+      for (const [name, handler] of Object.entries(handlers)) session.on(name as never, handler as never);
       this.detach.push(() => {
-        session.off('conversation_item_added' as never, onItem as never);
-        session.off('close' as never, onClose as never);
+        for (const [name, handler] of Object.entries(handlers)) session.off(name as never, handler as never);
       });
     }
+  }
+
+  /** The session closed: why (CloseReason, and an error if any) is evidence for the end reason. */
+  private onSessionClose(event: CloseEventLike): void {
+    const close = closeFacts(event);
+    // A session that closes after the room went away closes because of it (the job's shutdown
+    // closes it as `user_initiated`): only an error then says something about the end.
+    if (!this.roomGone) this.evidence.closeReason ??= close.closeReason;
+    if (close.closeError) this.evidence.closeError = true;
+    if (close.closeError) logger.warn('agent session closed with an error', { callId: this.callId, detail: close.detail });
+    // An error explains the end better than whatever was noted before it (e.g. the room closing).
+    if (close.closeError && this.finalKind === undefined) this.endReason = close.detail;
+    this.ended(close.detail, this.now());
+    if (this.options.shutdownOnSessionClose !== false) this.ctx.shutdown('agent session closed');
   }
 
   /**
@@ -255,10 +313,15 @@ export class CallDataCapture {
    * disconnect event reaches us.
    */
   private roomDisconnected(reason: DisconnectReason | undefined): void {
+    this.roomGone = true;
     const detail = describeDisconnect(reason);
     if (this.detector.state === 'waiting') {
-      this.detector.markUnanswered(reasonForDisconnect(reason), `room ended before the call was active (${detail})`);
+      this.detector.markUnanswered(reasonForDisconnect(reason), `room ended before the call was active (${detail})`, { disconnectReason: disconnectReasonName(reason) });
     } else {
+      // The room closing (or being deleted) takes the SIP leg with it; when the caller's own departure
+      // was not seen first, this is what ended the call. The agent leaving on its own (CLIENT_INITIATED) says nothing.
+      const name = disconnectReasonName(reason);
+      if (name !== 'CLIENT_INITIATED' && name !== 'UNKNOWN_REASON') this.evidence.disconnectReason ??= name;
       this.ended(`room disconnected (${detail})`, this.now());
     }
   }
@@ -280,7 +343,13 @@ export class CallDataCapture {
   private refreshParties(participant: RemoteParticipant): void {
     if (participant.identity !== this.detector.caller) return;
     const details = sipDetails(participant.attributes);
-    if (details.userNumber === this.sip.userNumber && details.agentNumber === this.sip.agentNumber && details.trunkId === this.sip.trunkId && details.sipCallId === this.sip.sipCallId) return;
+    const same =
+      details.userNumber === this.sip.userNumber &&
+      details.agentNumber === this.sip.agentNumber &&
+      details.trunkId === this.sip.trunkId &&
+      details.sipCallId === this.sip.sipCallId &&
+      details.ruleId === this.sip.ruleId;
+    if (same) return;
     this.sip = details;
     this.parties = callParties(this.hints, details);
     if (this.observe(this.now()) && this.enabled && !this.finalKind) this.sender.touch();
@@ -302,9 +371,13 @@ export class CallDataCapture {
     if (this.enabled) this.sender.urgent();
   }
 
-  private onUnanswered(reason: UnansweredReason, detail: string, atMs: number): void {
+  private onUnanswered(reason: UnansweredReason, detail: string, atMs: number, evidence: UnansweredEvidence): void {
     this.status = reason;
     this.endReason = detail.slice(0, MAX_REASON);
+    Object.assign(this.evidence, evidence);
+    // The detector's status and the end reason come from the same rules (worker/sip.ts delegates to decideEndReason).
+    this.endReasonCode = Object.keys(evidence).length > 0 ? decideEndReason({ ...evidence, answered: false }).endReason : endReasonOfStatus(reason);
+    this.endEvidence = evidenceText(evidence);
     this.endedAtMs = atMs;
     this.finalKind = 'unanswered';
     logger.info('call unanswered', { callId: this.callId, reason, userNumber: redactPhone(this.parties.userNumber) });
@@ -321,6 +394,37 @@ export class CallDataCapture {
     this.endReason ??= reason.slice(0, MAX_REASON);
   }
 
+  /** The agent hung up (the end-call tool): the end reason is `agent_hangup`. */
+  agentHungUp(detail = 'agent hung up (end_call tool)'): void {
+    this.evidence.hangupTool = true;
+    this.ended(detail);
+  }
+
+  /** The agent handed the call on (e.g. a SIP transfer): the end reason is `transfer`. */
+  transferred(detail = 'call transferred'): void {
+    this.evidence.transferred = true;
+    this.ended(detail);
+  }
+
+  /** The agent ended the call because it reached its maximum duration: `max_duration` (status limit_reached). */
+  maxDurationReached(detail = 'maximum call duration reached'): void {
+    this.evidence.maxDurationReached = true;
+    this.ended(detail);
+  }
+
+  /**
+   * LiveKit's answering-machine detection gave its verdict (AMD's `amd_prediction` event):
+   * kept in the metadata, and a voicemail verdict makes the end reason `voicemail`.
+   * Wire it with `amd.on('amd_prediction', (e) => capture.answeringMachineResult(e))`.
+   */
+  answeringMachineResult(prediction: AmdPredictionLike): void {
+    const result = typeof prediction.category === 'string' && prediction.category ? prediction.category.slice(0, 64) : undefined;
+    if (!result) return;
+    this.answeringMachine = { result, atMs: this.now(), ...(typeof prediction.isMachine === 'boolean' ? { isMachine: prediction.isMachine } : {}) };
+    if (amdEndReason(result) === 'voicemail') this.evidence.voicemail = true;
+    if (this.enabled && !this.finalKind) this.sender.touch();
+  }
+
   /** For the agent's own logic: the call was answered / not answered. */
   markAnswered(): void {
     this.detector.markAnswered();
@@ -330,6 +434,10 @@ export class CallDataCapture {
   }
   /** The outbound dial failed with this SIP status (see outbound.ts). */
   dialFailed(sipStatusCode: number | undefined, detail: string): void {
+    if (sipStatusCode !== undefined && Number.isInteger(sipStatusCode) && sipStatusCode >= 100 && sipStatusCode <= 699) {
+      const text = sipStatusText(sipStatusCode);
+      this.sipStatus = { code: sipStatusCode, ...(text ? { text } : {}), atMs: this.now() };
+    }
     this.detector.dialFailed(sipStatusCode, detail);
   }
 
@@ -356,6 +464,23 @@ export class CallDataCapture {
     return items.slice() as ConversationItem[];
   }
 
+  /** The session's usage so far (cumulative): its own getter, else the newest usage event. */
+  private usage(): ReturnType<typeof usageFrom> {
+    let modelUsage: readonly ModelUsageLike[] | undefined;
+    try {
+      modelUsage = this.session?.usage?.modelUsage;
+    } catch {
+      // A session torn down mid-read: the last reported usage stands.
+    }
+    return usageFrom((modelUsage ?? this.lastUsage?.modelUsage)?.slice(0, 64));
+  }
+
+  /** Every tool call so far (events converted once, on the first build after they came). */
+  private takeToolCalls(): ToolCallFact[] {
+    for (const { event, atMs } of this.toolEvents.splice(0)) this.toolCalls.push(...toolCallsFrom(event, atMs));
+    return this.toolCalls.slice(-10_000);
+  }
+
   /** The job's whole view as the next message (also what the sender sends): every call numbers it. */
   build(): FactMessage {
     const now = this.now();
@@ -367,15 +492,27 @@ export class CallDataCapture {
       if (observation) (facts as Record<ObservedField, Observed>)[field] = observation;
     }
     if (answered && this.answeredAtMs !== undefined) facts.answeredAtMs = this.answeredAtMs;
+    if (this.sipStatus) facts.sipStatus = this.sipStatus;
     if (this.finalKind && this.status) {
       const atMs = this.endedAtMs ?? now;
-      const reason = this.endReason;
-      facts.ended = reason === undefined ? { atMs, source: 'worker' } : { atMs, source: 'worker', reason };
-      facts.outcome = reason === undefined ? { source: 'worker', atMs, status: this.status } : { source: 'worker', atMs, status: this.status, reason };
+      const end = {
+        ...(this.endReason === undefined ? {} : { reason: this.endReason }),
+        ...(this.endReasonCode === undefined ? {} : { endReason: this.endReasonCode }),
+        ...(this.endEvidence === undefined ? {} : { evidence: this.endEvidence }),
+      };
+      facts.ended = { atMs, source: 'worker', ...end };
+      facts.outcome = { source: 'worker', atMs, status: this.status, ...end };
     }
     if (this.recordingRequested) facts.recording = this.config.s3.bucket ? { requested: true, bucket: this.config.s3.bucket } : { requested: true };
     // Unanswered calls keep no transcript; a conversation is only sent once answered.
     if (answered && this.config.saveTranscription) facts.conversation = this.conversation();
+    const usage = this.usage();
+    if (usage.length > 0) facts.usage = { [this.writer]: usage };
+    if (this.config.saveToolCalls) {
+      const calls = this.takeToolCalls();
+      if (calls.length > 0) facts.toolCalls = calls;
+    }
+    if (this.answeringMachine) facts.answeringMachine = this.answeringMachine;
     this.seq += 1;
     return { v: MESSAGE_VERSION, kind, callId: this.callId, writer: this.writer, seq: this.seq, cumulative: true, sentAtMs: now, facts };
   }
@@ -391,17 +528,22 @@ export class CallDataCapture {
     for (const undo of this.detach.splice(0)) undo();
     if (!this.finalKind) {
       const now = this.now();
-      if (this.detector.state === 'answered') {
+      const answered = this.detector.state === 'answered';
+      // One rule for the end reason and status (functions/domain/insights/end-reason.ts): a session
+      // that closed with an error is failed / agent_error, never completed.
+      const decision = decideEndReason({ ...this.evidence, answered });
+      this.endReasonCode = decision.endReason;
+      this.endEvidence = evidenceText(this.evidence);
+      this.status = decision.status;
+      if (answered) {
         this.finalKind = 'ended';
-        this.status = CALL_STATUS.completed;
         this.endedAtMs ??= now;
         this.endReason ??= 'job ended';
       } else {
         // The job ended while the call was still ringing: nobody answered.
         this.finalKind = 'unanswered';
-        this.status = UNANSWERED.noAnswer;
         this.endedAtMs = now;
-        this.endReason = 'job ended before the call was answered';
+        this.endReason = this.evidence.closeError ? (this.endReason ?? 'agent session failed before the call was answered') : 'job ended before the call was answered';
       }
     }
     if (!this.enabled) return;

@@ -9,6 +9,7 @@
  * comes without a usable id gets a derived one when it is sent (withItemIds).
  */
 import type { ConversationItem } from '../functions/contract/facts.ts';
+import { turnLatencyFromMessageMetrics, type MessageMetricsLike } from '../functions/domain/insights/index.ts';
 
 /** A transcript item as captured: the contract's item, its id possibly still to be derived. */
 export type CapturedItem = Omit<ConversationItem, 'id'> & { id: string | undefined };
@@ -24,6 +25,8 @@ export interface ChatMessageLike {
   createdAt?: number;
   /** ChatMessage's joined text, with expressive markup removed from assistant messages. */
   readonly textContent?: string;
+  /** ChatMessage.metrics (agents MetricsReport, in seconds): the turn's latency. */
+  metrics?: MessageMetricsLike;
 }
 
 export const IMAGE_PLACEHOLDER = '[image]';
@@ -69,11 +72,28 @@ export function conversationItem(item: ChatMessageLike, fallbackMs: number): Cap
   if (content.length > MAX_CONTENT) content = content.slice(0, MAX_CONTENT);
   const createdAt = item.createdAt;
   const id = item.id;
-  return {
+  const captured: CapturedItem = {
     id: typeof id === 'string' && id.length > 0 && id.length <= MAX_ID ? id : undefined,
     role: item.role,
     content,
     interrupted: item.interrupted === true,
     timestampMs: typeof createdAt === 'number' && Number.isFinite(createdAt) && createdAt >= 0 ? Math.floor(createdAt) : fallbackMs,
   };
+  const metrics = item.metrics ? turnMetrics(item.metrics) : undefined;
+  if (metrics) captured.metrics = metrics;
+  return captured;
+}
+
+/** The turn's latency in whole milliseconds, or undefined when the message measured nothing. */
+function turnMetrics(report: MessageMetricsLike): ConversationItem['metrics'] {
+  const latency = turnLatencyFromMessageMetrics(report);
+  let any = false;
+  for (const key in latency) {
+    const value = latency[key as keyof typeof latency];
+    if (value === undefined) continue;
+    // Whole milliseconds, capped at the contract's day: seconds * 1000 carries float noise.
+    latency[key as keyof typeof latency] = Math.min(86_400_000, Math.round(value));
+    any = true;
+  }
+  return any ? latency : undefined;
 }

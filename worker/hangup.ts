@@ -35,7 +35,7 @@ export async function endCall(options: EndCallToolOptions, waitForPlayout: () =>
   } catch {
     // The speech was interrupted or the session is closing: hang up anyway.
   }
-  options.capture?.ended('agent hung up (end_call tool)');
+  options.capture?.agentHungUp('agent hung up (end_call tool)');
   logger.info('agent ending the call', { callId });
   await options.ctx.deleteRoom();
   return HANGUP_DONE_REPLY;

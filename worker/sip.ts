@@ -4,6 +4,7 @@
  */
 import { DisconnectReason } from '@livekit/rtc-node';
 import { UNANSWERED, type UnansweredReason } from '../functions/contract/vocabulary.ts';
+import { decideEndReason, endReasonFromSipStatus, type EndEvidence } from '../functions/domain/insights/index.ts';
 
 /** The unanswered reasons live in the contract's vocabulary; re-exported for the worker's users. */
 export { UNANSWERED, type UnansweredReason };
@@ -14,6 +15,7 @@ export const SIP_ATTRIBUTES = {
   trunkPhoneNumber: 'sip.trunkPhoneNumber',
   trunkId: 'sip.trunkID',
   callId: 'sip.callID',
+  ruleId: 'sip.ruleID',
 } as const;
 
 /** `sip.callStatus` values: dialing, ringing, automation, active, hangup. */
@@ -21,32 +23,30 @@ export const SIP_ACTIVE = 'active';
 export const SIP_HANGUP = 'hangup';
 
 /**
- * SIP final response → unanswered reason: 486 / 600 busy, 603 declined, 480 / 408 / 487 no
- * answer, 5xx (and any other failure) failed.
+ * The unanswered reason (the metadata's status) of a call nobody answered, given what ended it.
+ * The mapping itself is the one of functions/domain/insights/end-reason.ts (decideEndReason).
+ */
+function unansweredStatus(evidence: Omit<EndEvidence, 'answered'>): UnansweredReason {
+  return decideEndReason({ ...evidence, answered: false }).status as UnansweredReason;
+}
+
+/**
+ * SIP final response → unanswered reason (via the end-reason taxonomy): 486 / 600 busy, 403 / 603 /
+ * 607 / 608 declined, 408 / 480 / 487 no answer, anything else (or no code) failed.
  */
 export function reasonForSipStatus(code: number | undefined): UnansweredReason {
-  if (code === undefined || !Number.isFinite(code)) return UNANSWERED.failed;
-  if (code === 486 || code === 600) return UNANSWERED.busy;
-  if (code === 603) return UNANSWERED.declined;
-  if (code === 480 || code === 408 || code === 487) return UNANSWERED.noAnswer;
-  return UNANSWERED.failed;
+  if (code === undefined || !Number.isFinite(code) || endReasonFromSipStatus(code) === undefined) return UNANSWERED.failed;
+  return unansweredStatus({ sipStatusCode: code });
+}
+
+/** The DisconnectReason's name as LiveKit's protocol spells it (UNKNOWN_REASON when missing). */
+export function disconnectReasonName(reason: DisconnectReason | undefined): string {
+  return reason === undefined ? 'UNKNOWN_REASON' : (DisconnectReason[reason] ?? 'UNKNOWN_REASON');
 }
 
 /** Why a participant that left before answering left, as an unanswered reason. */
 export function reasonForDisconnect(reason: DisconnectReason | undefined): UnansweredReason {
-  switch (reason) {
-    case DisconnectReason.USER_REJECTED:
-      return UNANSWERED.declined;
-    case DisconnectReason.USER_UNAVAILABLE:
-      return UNANSWERED.noAnswer;
-    case DisconnectReason.SIP_TRUNK_FAILURE:
-    case DisconnectReason.MEDIA_FAILURE:
-    case DisconnectReason.CONNECTION_TIMEOUT:
-    case DisconnectReason.JOIN_FAILURE:
-      return UNANSWERED.failed;
-    default:
-      return UNANSWERED.abandoned;
-  }
+  return unansweredStatus({ disconnectReason: disconnectReasonName(reason) });
 }
 
 /** A short description of a DisconnectReason for `endReason`. */

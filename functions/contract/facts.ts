@@ -17,6 +17,7 @@ import { InvalidSnapshotError, UnsupportedVersionError } from './errors.ts';
 import { parseSnapshot, MAX_WIRE_BYTES, CALL_ID_PATTERN, conversationRefSchema, type Snapshot } from './snapshot.ts';
 import {
   EGRESS_STATUSES,
+  END_REASONS,
   END_SOURCES,
   FINAL_STATUSES,
   OUTCOME_SOURCES,
@@ -34,6 +35,23 @@ const text = (max: number) => z.string().max(max);
 /** Writer ids go into keys and columns: a safe alphabet. */
 export const WRITER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$/;
 
+const durationMs = z.number().nonnegative().max(86_400_000);
+const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+/**
+ * One turn's latency, from the agents ChatMessage's `metrics` (LiveKit reports seconds; these are
+ * milliseconds): user turns carry the end-of-utterance and transcription delays, assistant turns
+ * the LLM's time to first token, the TTS's time to first byte and the end-to-end latency.
+ */
+export const turnLatencySchema = z.object({
+  endOfUtteranceDelayMs: durationMs.optional(),
+  transcriptionDelayMs: durationMs.optional(),
+  llmTtftMs: durationMs.optional(),
+  ttsTtfbMs: durationMs.optional(),
+  e2eMs: durationMs.optional(),
+});
+export type TurnLatencyFact = z.infer<typeof turnLatencySchema>;
+
 export const conversationItemSchema = z.object({
   /** Stable across snapshots and workers: the agents ChatMessage id, or derived (deriveItemId). */
   id: z.string().min(1).max(256),
@@ -41,6 +59,8 @@ export const conversationItemSchema = z.object({
   content: z.string().max(1_000_000),
   interrupted: z.boolean().default(false),
   timestampMs: epochMs,
+  /** The turn's latency, when the agent measured it. */
+  metrics: turnLatencySchema.optional(),
 });
 export type ConversationItem = z.infer<typeof conversationItemSchema>;
 
@@ -76,6 +96,42 @@ export const recordingFactsSchema = z.object({
 });
 export type RecordingFacts = z.infer<typeof recordingFactsSchema>;
 
+/**
+ * Model usage of one writer so far, per kind + provider + model (cumulative: each report holds
+ * everything the writer used until then), in the words of LiveKit's ModelUsage.
+ */
+export const usageEntrySchema = z.object({
+  kind: z.enum(['llm', 'tts', 'stt']),
+  provider: text(128).optional(),
+  model: text(256),
+  promptTokens: count.optional(),
+  promptCachedTokens: count.optional(),
+  completionTokens: count.optional(),
+  characters: count.optional(),
+  audioMs: count.optional(),
+});
+export type UsageEntryFact = z.infer<typeof usageEntrySchema>;
+
+/** A function tool the agent ran (only with SAVE_TOOL_CALLS=true): the call and its output. */
+export const toolCallSchema = z.object({
+  /** The FunctionCall's callId (unique per LLM response), or its item id. */
+  id: z.string().min(1).max(256),
+  name: text(256),
+  /** The arguments as the model wrote them (JSON text). */
+  arguments: text(64_000),
+  output: text(64_000).optional(),
+  isError: z.boolean().optional(),
+  atMs: epochMs,
+});
+export type ToolCallFact = z.infer<typeof toolCallSchema>;
+
+/** The call's end reason (END_REASONS) and the evidence it was derived from. */
+const endReasonFields = {
+  endReason: z.enum(END_REASONS).optional(),
+  /** What LiveKit said that gave the end reason, e.g. `close_reason:error`, `disconnect:CLIENT_INITIATED`, `sip:486`. */
+  evidence: text(256).optional(),
+};
+
 export const callFactsSchema = z.object({
   /** Untrusted: kept verbatim in documents, never used raw in paths or queries. */
   roomName: z.string().min(1).max(4_096).optional(),
@@ -89,12 +145,26 @@ export const callFactsSchema = z.object({
   sipCallId: observed(text(256)).optional(),
   /** Set once anyone saw the call answered; answered never goes back. */
   answeredAtMs: epochMs.optional(),
+  /** LiveKit's room SID (the call id, unless the job had none). */
+  roomSid: observed(text(256)).optional(),
+  /** The LiveKit job that wrote these facts (a re-dispatched job is another one: the newest wins). */
+  jobId: observed(text(256)).optional(),
+  /** The SIP dispatch rule that routed the call (`sip.ruleID`). */
+  dispatchRuleId: observed(text(256)).optional(),
+  /** The SIP final status of the call (e.g. 486 when the callee was busy), when LiveKit reported one. */
+  sipStatus: z.object({ code: z.number().int().min(100).max(699), text: text(128).optional(), atMs: epochMs }).optional(),
   /** A candidate end of the call and who saw it (END_SOURCES ranks them). */
-  ended: z.object({ atMs: epochMs, source: z.enum(END_SOURCES), reason: text(512).optional() }).optional(),
+  ended: z.object({ atMs: epochMs, source: z.enum(END_SOURCES), reason: text(512).optional(), ...endReasonFields }).optional(),
   /** The final outcome; an inferred one (webhook, sweeper) names no status: it follows `answered`. */
   outcome: z
-    .object({ source: z.enum(OUTCOME_SOURCES), atMs: epochMs, status: z.enum(FINAL_STATUSES).optional(), reason: text(512).optional() })
+    .object({ source: z.enum(OUTCOME_SOURCES), atMs: epochMs, status: z.enum(FINAL_STATUSES).optional(), reason: text(512).optional(), ...endReasonFields })
     .optional(),
+  /** Per writer, its model usage so far (a writer's reports are cumulative; writers add up). */
+  usage: z.record(z.string().regex(WRITER_PATTERN), z.array(usageEntrySchema).max(64)).optional(),
+  /** Function tools the agent ran, by id (SAVE_TOOL_CALLS=true only). */
+  toolCalls: z.array(toolCallSchema).max(10_000).optional(),
+  /** LiveKit's answering-machine detection verdict (AMDCategory: human, machine-vm, ...). */
+  answeringMachine: z.object({ result: text(64), atMs: epochMs, isMachine: z.boolean().optional() }).optional(),
   recording: recordingFactsSchema.optional(),
   /** Transcript items; the stored transcript is their union by id. */
   conversation: z.array(conversationItemSchema).max(200_000).optional(),

@@ -55,6 +55,11 @@ export type EndSource = (typeof END_SOURCES)[number];
 export const OUTCOME_SOURCES = ['worker', 'webhook', 'sweeper'] as const;
 export type OutcomeSource = (typeof OUTCOME_SOURCES)[number];
 
+/** Why a call ended: one small taxonomy, derived from LiveKit's CloseReason, the SIP participant's
+ * disconnect reason, SIP status codes, the hangup tool and the answer timeout (functions/domain/insights/end-reason.ts). */
+export const END_REASONS = ['caller_hangup', 'agent_hangup', 'no_answer', 'busy', 'declined', 'failed', 'voicemail', 'max_duration', 'agent_error', 'worker_lost', 'transfer'] as const;
+export type EndReason = (typeof END_REASONS)[number];
+
 /** endReason of a call its worker never closed. */
 export const WORKER_LOST = {
   webhook: 'worker lost: the room finished without a final report from the agent',

@@ -8,8 +8,9 @@
  *   roomName          the smallest name seen (every writer reports the same room; the rule only
  *                     makes disagreement deterministic)
  *   startedAtMs       the earliest start
- *   direction, trunks, numbers, sipCallId
+ *   direction, trunks, numbers, sipCallId, roomSid, jobId, dispatchRuleId, answeringMachine
  *                     the newest observation (ties: the larger value)
+ *   sipStatus         the newest (ties: the larger code, then text)
  *   answeredAtMs      the earliest answer; once answered, a call stays answered
  *   ended             the strongest source (worker > participant_left > room_finished >
  *                     sweeper), then the earliest time: the room's close never wins when the
@@ -20,15 +21,21 @@
  *   recording         requested: any writer; egress: per egress id the furthest status of
  *                     egress's own progression (starting → active → ending → terminal), with the
  *                     largest size and duration; discarded / restored: the earliest time
- *   conversation      the union by item id, ordered by time then id; it never shrinks
+ *   conversation      the union by item id, ordered by time then id; it never shrinks (an item's
+ *                     per-turn metrics travel with it)
+ *   usage             per writer, mergeUsage of its reports (a writer's reports are cumulative,
+ *                     so the field-wise maximum is its latest; a duplicate adds nothing); the
+ *                     rendered usage is the sum over writers
+ *   toolCalls         the union by tool call id, ordered by time then id
  *   writers           per writer, the highest sequence;  lastFactAtMs: the newest
  *
  * Where two facts disagree inside one rule, a total order on the whole value decides, so
  * the choice never depends on arrival.
  */
-import type { CallFacts, ConversationItem, EgressFact, FactMessage, Observed, RecordingFacts } from '../contract/facts.ts';
+import type { CallFacts, ConversationItem, EgressFact, FactMessage, Observed, RecordingFacts, ToolCallFact, UsageEntryFact } from '../contract/facts.ts';
 import type { CallState } from '../contract/record.ts';
 import { EGRESS_STATUSES, END_SOURCES, FINAL_STATUSES, OUTCOME_SOURCES, TERMINAL_EGRESS_STATUSES } from '../contract/vocabulary.ts';
+import { mergeUsage } from './insights/index.ts';
 
 type Compare<T> = (a: T, b: T) => number;
 
@@ -74,6 +81,8 @@ const endedOrder: Compare<NonNullable<CallFacts['ended']>> = chain(
   (a, b) => rank(END_SOURCES, b.source) - rank(END_SOURCES, a.source),
   (a, b) => b.atMs - a.atMs,
   (a, b) => byText(b.reason, a.reason),
+  (a, b) => byText(a.endReason, b.endReason),
+  (a, b) => byText(a.evidence, b.evidence),
 );
 
 const outcomeOrder: Compare<NonNullable<CallFacts['outcome']>> = chain(
@@ -81,6 +90,20 @@ const outcomeOrder: Compare<NonNullable<CallFacts['outcome']>> = chain(
   (a, b) => rank(FINAL_STATUSES, b.status ?? '') - rank(FINAL_STATUSES, a.status ?? ''),
   (a, b) => b.atMs - a.atMs,
   (a, b) => byText(b.reason, a.reason),
+  (a, b) => byText(a.endReason, b.endReason),
+  (a, b) => byText(a.evidence, b.evidence),
+);
+
+const sipStatusOrder: Compare<NonNullable<CallFacts['sipStatus']>> = chain(
+  (a, b) => a.atMs - b.atMs,
+  (a, b) => a.code - b.code,
+  (a, b) => byText(a.text, b.text),
+);
+
+const answeringMachineOrder: Compare<NonNullable<CallFacts['answeringMachine']>> = chain(
+  (a, b) => a.atMs - b.atMs,
+  (a, b) => byText(a.result, b.result),
+  (a, b) => byText(a.isMachine === undefined ? undefined : String(a.isMachine), b.isMachine === undefined ? undefined : String(b.isMachine)),
 );
 
 /** Progression rank: starting < active < ending < any terminal status. */
@@ -106,7 +129,9 @@ const startErrorOrder: Compare<NonNullable<RecordingFacts['startError']>> = chai
 );
 
 function itemKey(item: ConversationItem): string {
-  return JSON.stringify([item.role, item.content, item.interrupted, item.timestampMs]);
+  const m = item.metrics;
+  const metrics = m ? [m.endOfUtteranceDelayMs, m.transcriptionDelayMs, m.llmTtftMs, m.ttsTtfbMs, m.e2eMs] : undefined;
+  return JSON.stringify([item.role, item.content, item.interrupted, item.timestampMs, metrics]);
 }
 
 const itemOrder: Compare<ConversationItem> = (a, b) => byText(itemKey(a), itemKey(b));
@@ -126,6 +151,40 @@ export function mergeConversations(a: readonly ConversationItem[] | undefined, b
     }
   }
   return [...byId.values()].sort(timeOrder);
+}
+
+function toolCallKey(call: ToolCallFact): string {
+  return JSON.stringify([call.name, call.arguments, call.output, call.isError, call.atMs]);
+}
+const toolCallOrder: Compare<ToolCallFact> = (a, b) => byText(toolCallKey(a), toolCallKey(b));
+const toolCallTimeOrder: Compare<ToolCallFact> = chain<ToolCallFact>(
+  (a, b) => a.atMs - b.atMs,
+  (a, b) => byText(a.id, b.id),
+);
+
+/** The union of two tool-call lists by id, ordered by time then id. */
+export function mergeToolCalls(a: readonly ToolCallFact[] | undefined, b: readonly ToolCallFact[] | undefined): ToolCallFact[] | undefined {
+  if (a === undefined && b === undefined) return undefined;
+  const byId = new Map<string, ToolCallFact>();
+  for (const list of [a ?? [], b ?? []]) {
+    for (const call of list) {
+      const current = byId.get(call.id);
+      byId.set(call.id, current === undefined ? call : (larger(current, call, toolCallOrder) as ToolCallFact));
+    }
+  }
+  return [...byId.values()].sort(toolCallTimeOrder);
+}
+
+/** Per writer, the merge of its usage reports (A1's mergeUsage: field-wise maximum per model). */
+function mergeUsageByWriter(a: CallFacts['usage'], b: CallFacts['usage']): CallFacts['usage'] {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  const merged: Record<string, UsageEntryFact[]> = { ...a };
+  for (const [writer, entries] of Object.entries(b)) {
+    const current = merged[writer];
+    merged[writer] = current === undefined ? entries : mergeUsage(current, entries);
+  }
+  return merged;
 }
 
 function mergeEgress(a: RecordingFacts['egress'], b: RecordingFacts['egress']): RecordingFacts['egress'] {
@@ -174,11 +233,18 @@ export function mergeStates(a: CallState, b: CallState): CallState {
     agentNumber: larger(a.agentNumber, b.agentNumber, observedOrder),
     userNumber: larger(a.userNumber, b.userNumber, observedOrder),
     sipCallId: larger(a.sipCallId, b.sipCallId, observedOrder),
+    roomSid: larger(a.roomSid, b.roomSid, observedOrder),
+    jobId: larger(a.jobId, b.jobId, observedOrder),
+    dispatchRuleId: larger(a.dispatchRuleId, b.dispatchRuleId, observedOrder),
+    sipStatus: larger(a.sipStatus, b.sipStatus, sipStatusOrder),
     answeredAtMs: earliest(a.answeredAtMs, b.answeredAtMs),
     ended: larger(a.ended, b.ended, endedOrder),
     outcome: larger(a.outcome, b.outcome, outcomeOrder),
     recording: mergeRecording(a.recording, b.recording),
     conversation: mergeConversations(a.conversation, b.conversation),
+    usage: mergeUsageByWriter(a.usage, b.usage),
+    toolCalls: mergeToolCalls(a.toolCalls, b.toolCalls),
+    answeringMachine: larger(a.answeringMachine, b.answeringMachine, answeringMachineOrder),
     writers: mergeWriters(a.writers, b.writers),
     lastFactAtMs: Math.max(a.lastFactAtMs, b.lastFactAtMs),
   });
@@ -187,10 +253,13 @@ export function mergeStates(a: CallState, b: CallState): CallState {
 /** The record that holds exactly one message's facts. */
 export function stateOf(message: Pick<FactMessage, 'callId' | 'writer' | 'seq' | 'sentAtMs' | 'facts'>): CallState {
   // A shallow copy is enough: nothing here or in mergeStates mutates a fact in place.
-  const { conversation, ...facts } = message.facts;
+  const { conversation, toolCalls, usage, ...facts } = message.facts;
   return compact<CallState>({
     ...facts,
     ...(conversation ? { conversation: mergeConversations(conversation, undefined) } : {}),
+    ...(toolCalls ? { toolCalls: mergeToolCalls(toolCalls, undefined) } : {}),
+    // One message's usage is already one report per writer; merging it with itself normalizes it.
+    ...(usage ? { usage: mergeUsageByWriter(usage, usage) } : {}),
     callId: message.callId,
     writers: { [message.writer]: message.seq },
     lastFactAtMs: message.sentAtMs,

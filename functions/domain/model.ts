@@ -1,14 +1,14 @@
 /** The record model storage works with: the merge rules and renderers, bound to TIMEZONE. */
 import type { RecordModel } from '../storage/backend.ts';
 import { isFinal, mergeStates, sameState } from './merge.ts';
-import { chooseFolder, renderDocuments, summarize } from './render.ts';
+import { chooseFolder, renderDocuments, summarize, type RenderOptions } from './render.ts';
 
-export function recordModel(timezone: string): RecordModel {
+export function recordModel(timezone: string, options: RenderOptions = {}): RecordModel {
   return {
     merge: mergeStates,
     same: sameState,
     chooseFolder: (state) => chooseFolder(state, timezone),
-    render: (state, folder, kinds) => renderDocuments(state, folder, kinds, timezone),
+    render: (state, folder, kinds) => renderDocuments(state, folder, kinds, timezone, options),
     isFinal,
     summarize,
   };

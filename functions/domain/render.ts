@@ -9,11 +9,30 @@
  */
 import { createHash } from 'node:crypto';
 import { DateTime } from 'luxon';
-import type { ConversationItem, EgressFact } from '../contract/facts.ts';
-import type { CallState, CallSummary, DocumentKind, MetadataDocument, RenderedDocuments, TranscriptionDocument } from '../contract/record.ts';
-import { CALL_STATUS, callStatusForEgress, isUnansweredStatus, TERMINAL_EGRESS_STATUSES, UNANSWERED, type RecordingStatus } from '../contract/vocabulary.ts';
+import type { ConversationItem, EgressFact, TurnLatencyFact } from '../contract/facts.ts';
+import type {
+  CallState,
+  CallSummary,
+  DocumentKind,
+  LatencyMetricName,
+  MetadataDocument,
+  RenderedDocuments,
+  TranscriptionDocument,
+  TranscriptionItem,
+  TurnMetricsDocument,
+  UsageDocument,
+} from '../contract/record.ts';
+import { CALL_STATUS, callStatusForEgress, isUnansweredStatus, TERMINAL_EGRESS_STATUSES, UNANSWERED, type EndReason, type RecordingStatus } from '../contract/vocabulary.ts';
 import { DEVICE_NAME } from '../storage/names.ts';
+import { estimateCost, LATENCY_METRICS, summarizeLatency, sumUsage, type PriceTable, type UsageEntry } from './insights/index.ts';
 import { egressProgress, isAnswered, isFinal } from './merge.ts';
+import { endReasonOfStatus } from './unanswered-end-reason.ts';
+
+/** What rendering needs beyond the record and the zone. */
+export interface RenderOptions {
+  /** CALLDATA_PRICE_TABLE: turns usage into `estimated_cost`. */
+  priceTable?: PriceTable;
+}
 
 const MAX_SLUG_BYTES = 96;
 /** Call ids up to this length go into the folder whole; longer ones as a prefix plus a hash. */
@@ -156,11 +175,78 @@ export function callStatus(state: CallState): string {
     // Inferred (webhook, sweeper): the call is over, the worker never said how.
     status = answered ? CALL_STATUS.completed : UNANSWERED.failed;
   }
+  // A session that closed with an error did not complete, whatever else was said.
+  if (answered && status === CALL_STATUS.completed && outcome.endReason === 'agent_error') return CALL_STATUS.failed;
   const egress = mainEgress(state);
   if (answered && status === CALL_STATUS.completed && egress && TERMINAL_EGRESS_STATUSES.has(egress.status)) {
     status = callStatusForEgress(egress.status) ?? status;
   }
   return status;
+}
+
+/**
+ * Why the call ended (END_REASONS), once it did: the outcome's own reason (the worker's beats
+ * an inferred one), else what the SIP participant's departure said, else `worker_lost` for an
+ * end only the webhook or the sweeper inferred.
+ */
+export function endReasonOf(state: CallState): EndReason | undefined {
+  const outcome = state.outcome;
+  if (!outcome) return undefined;
+  if (outcome.endReason) return outcome.endReason;
+  if (state.ended?.endReason) return state.ended.endReason;
+  if (outcome.source !== 'worker') return 'worker_lost';
+  // An older worker named no end reason: its unanswered status says it.
+  return endReasonOfStatus(outcome.status);
+}
+
+/** TurnLatency's names in the metadata (snake_case, the unit in the summary's keys). */
+const LATENCY_NAMES: Readonly<Record<keyof TurnLatencyFact, LatencyMetricName>> = {
+  endOfUtteranceDelayMs: 'end_of_utterance_delay',
+  transcriptionDelayMs: 'transcription_delay',
+  llmTtftMs: 'llm_ttft',
+  ttsTtfbMs: 'tts_ttfb',
+  e2eMs: 'e2e',
+};
+
+/** Per metric, p50 / p90 / max over the call's turns; undefined when no turn was measured. */
+export function latencyOf(state: CallState): MetadataDocument['latency'] {
+  const turns: TurnLatencyFact[] = [];
+  for (const item of state.conversation ?? []) if (item.metrics) turns.push(item.metrics);
+  if (turns.length === 0) return undefined;
+  const summary = summarizeLatency(turns);
+  const out: NonNullable<MetadataDocument['latency']> = {};
+  for (const metric of LATENCY_METRICS) {
+    const stats = summary[metric];
+    if (stats) out[LATENCY_NAMES[metric]] = { p50_ms: stats.p50, p90_ms: stats.p90, max_ms: stats.max, count: stats.count };
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+function turnMetrics(metrics: TurnLatencyFact): TurnMetricsDocument | undefined {
+  const out: Record<string, number> = {};
+  for (const metric of LATENCY_METRICS) {
+    const value = metrics[metric];
+    if (value !== undefined) out[`${LATENCY_NAMES[metric]}_ms`] = value;
+  }
+  return Object.keys(out).length > 0 ? (out as TurnMetricsDocument) : undefined;
+}
+
+/** The call's usage summed over its writers (every job of the call), per model. */
+export function usageOf(state: CallState): UsageEntry[] | undefined {
+  if (!state.usage) return undefined;
+  const total = sumUsage(Object.values(state.usage));
+  return total.length > 0 ? total : undefined;
+}
+
+function usageDocument(entry: UsageEntry): UsageDocument {
+  const base = { type: `${entry.kind}_usage` as const, ...(entry.provider ? { provider: entry.provider } : {}), model: entry.model };
+  const counts: Omit<UsageDocument, 'type' | 'provider' | 'model'> =
+    entry.kind === 'llm'
+      ? { input_tokens: entry.promptTokens ?? 0, input_cached_tokens: entry.promptCachedTokens ?? 0, output_tokens: entry.completionTokens ?? 0 }
+      : entry.kind === 'tts'
+        ? { characters_count: entry.characters ?? 0, audio_duration_ms: entry.audioMs ?? 0 }
+        : { audio_duration_ms: entry.audioMs ?? 0 };
+  return { ...base, ...counts };
 }
 
 function recordingStatus(state: CallState, egress: EgressFact | undefined): RecordingStatus | undefined {
@@ -177,7 +263,7 @@ export function isAgentCall(state: CallState): boolean {
   return state.direction !== undefined && state.roomName !== undefined && state.startedAtMs !== undefined;
 }
 
-export function renderMetadata(state: CallState, folder: string, timezone: string): MetadataDocument | undefined {
+export function renderMetadata(state: CallState, folder: string, timezone: string, options: RenderOptions = {}): MetadataDocument | undefined {
   if (!isAgentCall(state) || state.roomName === undefined || state.startedAtMs === undefined) return undefined;
   const answered = isAnswered(state);
   const final = isFinal(state);
@@ -188,6 +274,12 @@ export function renderMetadata(state: CallState, folder: string, timezone: strin
   const key = answered && !isDiscarded(state) && egress?.status !== 'failed' ? (egress?.key ?? (egress ? recordingKey(folder) : undefined)) : undefined;
   const bucket = egress?.bucket ?? state.recording?.bucket;
   const error = egress?.error ?? (egress ? undefined : state.recording?.startError?.error);
+  const endReason = final ? endReasonOf(state) : undefined;
+  const detail = final ? (state.outcome?.reason ?? state.ended?.reason) : undefined;
+  const trunkId = state.inboundTrunkId?.value ?? state.outboundTrunkId?.value;
+  const latency = latencyOf(state);
+  const usage = usageOf(state);
+  const cost = usage && options.priceTable ? estimateCost(usage, options.priceTable) : undefined;
   return {
     call_id: state.callId,
     room_name: state.roomName,
@@ -202,17 +294,47 @@ export function renderMetadata(state: CallState, folder: string, timezone: strin
     timezone: zoneName(timezone),
     answered,
     status: callStatus(state),
-    ...(final && (state.outcome?.reason ?? state.ended?.reason) ? { end_reason: state.outcome?.reason ?? state.ended?.reason } : {}),
+    ...(endReason ? { end_reason: endReason } : {}),
+    ...(detail ? { end_reason_detail: detail } : {}),
+    ...(state.sipStatus ? { sip_status_code: state.sipStatus.code, ...(state.sipStatus.text ? { sip_status: state.sipStatus.text } : {}) } : {}),
     ...(key ? { recording_filename: key.slice(key.lastIndexOf('/') + 1), recording_location: bucket ? `s3://${bucket}/${key}` : key } : {}),
     ...(recordingStatusValue ? { recording_status: recordingStatusValue } : {}),
     ...(error && recordingStatusValue !== 'discarded' ? { recording_error: error } : {}),
     ...(answered && egress?.sizeBytes !== undefined ? { recording_size_bytes: egress.sizeBytes } : {}),
-    ...(answered && egress?.durationMs !== undefined ? { recording_duration: egress.durationMs / 1000 } : {}),
+    ...(answered && egress?.durationMs !== undefined ? { recording_duration: egress.durationMs / 1000, recording_duration_ms: egress.durationMs } : {}),
+    ...(egress && recordingStatusValue !== 'discarded' ? { egress_id: egress.egressId } : {}),
+    ...(state.jobId ? { job_id: state.jobId.value } : {}),
+    ...(state.roomSid ? { room_sid: state.roomSid.value } : {}),
+    ...(state.sipCallId ? { sip_call_id: state.sipCallId.value } : {}),
+    ...(trunkId ? { trunk_id: trunkId } : {}),
+    ...(state.dispatchRuleId ? { dispatch_rule_id: state.dispatchRuleId.value } : {}),
+    ...(latency ? { latency } : {}),
+    ...(usage ? { usage: usage.map(usageDocument) } : {}),
+    ...(cost ? { estimated_cost: cost } : {}),
+    ...(state.answeringMachine
+      ? { answering_machine: { result: state.answeringMachine.result, ...(state.answeringMachine.isMachine === undefined ? {} : { is_machine: state.answeringMachine.isMachine }) } }
+      : {}),
+    // Only a worker with SAVE_TOOL_CALLS=true sends tool calls.
+    ...(state.toolCalls && state.toolCalls.length > 0
+      ? {
+          tool_calls: state.toolCalls.map((call) => ({
+            id: call.id,
+            name: call.name,
+            arguments: call.arguments,
+            ...(call.output === undefined ? {} : { output: call.output }),
+            ...(call.isError === undefined ? {} : { is_error: call.isError }),
+            timestamp: formatTime(call.atMs, timezone),
+          })),
+        }
+      : {}),
   };
 }
 
-function transcriptItem(item: ConversationItem, timezone: string) {
-  return { role: item.role, content: item.content, interrupted: item.interrupted, timestamp: formatTime(item.timestampMs, timezone) };
+function transcriptItem(item: ConversationItem, timezone: string): TranscriptionItem {
+  const rendered: TranscriptionItem = { role: item.role, content: item.content, interrupted: item.interrupted, timestamp: formatTime(item.timestampMs, timezone) };
+  const metrics = item.metrics ? turnMetrics(item.metrics) : undefined;
+  if (metrics) rendered.metrics = metrics;
+  return rendered;
 }
 
 /** The spec's transcription document; unanswered calls keep none. */
@@ -225,10 +347,10 @@ export function renderTranscription(state: CallState, timezone: string): Transcr
   };
 }
 
-export function renderDocuments(state: CallState, folder: string, kinds: readonly DocumentKind[], timezone: string): RenderedDocuments {
+export function renderDocuments(state: CallState, folder: string, kinds: readonly DocumentKind[], timezone: string, options: RenderOptions = {}): RenderedDocuments {
   const documents: RenderedDocuments = {};
   if (kinds.includes('metadata')) {
-    const metadata = renderMetadata(state, folder, timezone);
+    const metadata = renderMetadata(state, folder, timezone, options);
     if (metadata) documents.metadata = metadata;
   }
   if (kinds.includes('transcription')) {

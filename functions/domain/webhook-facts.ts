@@ -4,9 +4,11 @@
  *
  *   room_finished          the room closed: an end candidate (`room_finished`, weaker than the
  *                          worker's and participant_left's) and an inferred outcome (`webhook`:
- *                          the call is over; answered or not follows the record)
+ *                          the call is over; answered or not follows the record; end reason
+ *                          `worker_lost`, which the worker's own outcome overrides)
  *   participant_left       a SIP participant left (kind SIP, or `sip.*` attributes): an end
- *                          candidate that says when the caller hung up
+ *                          candidate that says when the caller hung up and, from its
+ *                          DisconnectReason, why (end reason + `disconnect:<NAME>` evidence)
  *   egress_started,        the egress's progress and result: status (LiveKit numbering),
  *   egress_updated,        file key, size, duration (ns → ms), error
  *   egress_ended
@@ -17,6 +19,7 @@
 import { createHash } from 'node:crypto';
 import { CALL_ID_PATTERN, MESSAGE_VERSION, factMessageSchema, type CallFacts, type FactMessage } from '../contract/facts.ts';
 import { WORKER_LOST } from '../contract/vocabulary.ts';
+import { endReasonFromDisconnect } from './insights/index.ts';
 import { egressFactOf, safeInt, type EgressInfoView, type Int64 } from './recorder.ts';
 
 export interface RoomView {
@@ -86,7 +89,15 @@ function disconnectReasonName(reason: number | string | undefined): string | und
   return undefined;
 }
 
-/** Why the SIP participant left, as the metadata's end_reason candidate. */
+/** Why the SIP participant left, as an end reason and its evidence (when LiveKit said why). */
+export function participantLeftEndReason(participant: ParticipantView): Pick<NonNullable<CallFacts['ended']>, 'endReason' | 'evidence'> {
+  const name = disconnectReasonName(participant.disconnectReason);
+  if (!name) return {};
+  const endReason = endReasonFromDisconnect(name);
+  return endReason ? { endReason, evidence: `disconnect:${name}` } : { evidence: `disconnect:${name}` };
+}
+
+/** Why the SIP participant left, as the metadata's end_reason_detail candidate. */
 export function participantLeftReason(participant: ParticipantView): string {
   const parts = [disconnectReasonName(participant.disconnectReason), participant.attributes?.['sip.callStatus']].filter((p): p is string => !!p);
   return (parts.length > 0 ? `sip participant left: ${parts.join(', ')}` : 'sip participant left').slice(0, 512);
@@ -121,12 +132,13 @@ export function webhookFacts(event: WebhookEventView, options: { nowMs: number; 
       ...(event.room?.name ? { roomName: event.room.name } : {}),
       ...(startedAtMs ? { startedAtMs } : {}),
       ended: { source: 'room_finished', atMs },
-      outcome: { source: 'webhook', atMs, reason: WORKER_LOST.webhook },
+      outcome: { source: 'webhook', atMs, reason: WORKER_LOST.webhook, endReason: 'worker_lost', evidence: 'room_finished' },
     };
   } else if (name === 'participant_left') {
     if (!isSipParticipant(event.participant)) return { kind: 'ignored', reason: 'not a SIP participant' };
     callId = event.room?.sid;
-    facts = { ended: { source: 'participant_left', atMs, reason: participantLeftReason(event.participant ?? {}) } };
+    const participant = event.participant ?? {};
+    facts = { ended: { source: 'participant_left', atMs, reason: participantLeftReason(participant), ...participantLeftEndReason(participant) } };
   } else if (EGRESS_EVENTS.has(name)) {
     const info = event.egressInfo;
     if (!info?.egressId) return { kind: 'ignored', reason: `${name} without egress` };

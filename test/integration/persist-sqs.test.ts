@@ -18,7 +18,7 @@ import { recordModel } from '../../functions/domain/model.ts';
 import { handler } from '../../functions/persist/handler.ts';
 import { S3Backend } from '../../functions/storage/s3.ts';
 import { closeAllBackends } from '../../functions/storage/select.ts';
-import { SqsFactSink } from '../../functions/transport/sqs-sink.ts';
+import { OFFLOAD_THRESHOLD_BYTES, SqsFactSink } from '../../functions/transport/sqs-sink.ts';
 import { pipelineFor } from '../../functions/wiring.ts';
 import { createBucket, createQueuePair, localstackEndpoint, pipelineEnv, replacePipelineEnv, s3SettingsFor, sqsFor, useLocalstackEnv } from '../support/localstack.ts';
 import { SERVERS } from '../support/servers.ts';
@@ -107,7 +107,7 @@ describe('persist function on the SQS path', () => {
   it('stores the metadata and transcript of a call sent as v2 fact messages through the queue', async () => {
     // Prepare
     const config = configure();
-    const sink = new SqsFactSink({ queueUrl, s3: config.s3, offloadThresholdBytes: config.offloadThresholdBytes });
+    const sink = new SqsFactSink({ queueUrl, s3: config.s3 });
     const id = callId('v2');
     const messages = [
       buildMessage({ callId: id, seq: 1, kind: 'started', turns: 0 }),
@@ -200,7 +200,7 @@ describe('persist function on the SQS path', () => {
   it('carries a 4-hour transcript over 2 MB by reference through S3 (claim check) and stores it whole', async () => {
     // Prepare
     const config = configure();
-    const sink = new SqsFactSink({ queueUrl, s3: config.s3, offloadThresholdBytes: config.offloadThresholdBytes });
+    const sink = new SqsFactSink({ queueUrl, s3: config.s3 });
     const conversation = withItemIds(longConversation(4 * 3600_000, 2.2 * 1024 * 1024));
     const message = buildMessage({ callId: callId('long'), kind: 'ended', conversation });
 
@@ -211,7 +211,7 @@ describe('persist function on the SQS path', () => {
     // Assess: the message was small, the stored transcript is complete
     expect(result.failed).toBe(0);
     expect(receipt.offloaded).toBe(true);
-    expect(receipt.bytes).toBeLessThan(config.offloadThresholdBytes);
+    expect(receipt.bytes).toBeLessThan(OFFLOAD_THRESHOLD_BYTES);
     const stored = await documentsOf(config, message.callId);
     expect(stored.transcription?.conversation).toHaveLength(conversation.length);
     expect(Buffer.byteLength(JSON.stringify(stored.transcription))).toBeGreaterThan(2 * 1024 * 1024);

@@ -15,12 +15,11 @@ import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s
 import fc from 'fast-check';
 import { WebhookEvent, WebhookReceiver } from 'livekit-server-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../functions/config/config.ts';
+import { loadConfig, RECORDING_TIMING } from '../../functions/config/config.ts';
 import { MESSAGE_VERSION, type CallFacts, type FactMessage } from '../../functions/contract/facts.ts';
 import type { StoredCall } from '../../functions/storage/backend.ts';
 import { isDiscarded, mainEgress, recordingKey } from '../../functions/domain/render.ts';
 import { quarantineKey } from '../../functions/domain/recorder.ts';
-import { resetRecordingSettingsForTests } from '../../functions/recording/settings.ts';
 import { closeAllBackends } from '../../functions/storage/select.ts';
 import { drainEmbedded, embeddedPending } from '../../functions/transport/embedded-sink.ts';
 import { handleWebhook } from '../../functions/webhook/handler.ts';
@@ -34,6 +33,7 @@ const API_SECRET = 'standin-secret-0123456789abcdef0123456789';
 const START = Date.UTC(2026, 10, 24, 0, 48, 38, 120);
 /** The discard waits this long for a stopped egress's upload; a slow upload takes longer. */
 const DISCARD_WAIT_MS = 400;
+let livekitEnv: Record<string, string> = {};
 const SLOW_UPLOAD_MS = 900;
 
 let endpoint: string;
@@ -58,8 +58,8 @@ function newCall(label: string): Call {
 }
 
 function pipelineWith(env: Record<string, string>): Pipeline {
-  const pipeline = pipelineFor(
-    loadConfig({
+  const pipeline = pipelineFor({
+    ...loadConfig({
       CALL_RECORDING: 'true',
       TIMEZONE: 'Asia/Kolkata',
       AWS_S3_BUCKET: bucket,
@@ -67,9 +67,11 @@ function pipelineWith(env: Record<string, string>): Pipeline {
       AWS_S3_FORCE_PATH_STYLE: 'true',
       AWS_S3_ACCESS_KEY_ID: LOCALSTACK_CREDENTIALS.accessKeyId,
       AWS_S3_SECRET_ACCESS_KEY: LOCALSTACK_CREDENTIALS.secretAccessKey,
+      ...livekitEnv,
       ...env,
     }),
-  );
+    recordingTiming: { ...RECORDING_TIMING, egressBackoffMs: 50, discardWaitMs: DISCARD_WAIT_MS, discardPollMs: 100 },
+  });
   current = pipeline;
   return pipeline;
 }
@@ -188,16 +190,8 @@ beforeAll(async () => {
     webhook: async (request) => deliverWebhookRequest(request),
   });
   const url = await standIn.start();
-  // The embedded recording step reads its LiveKit settings from the environment, like the worker's.
-  Object.assign(process.env, {
-    LIVEKIT_URL: url,
-    LIVEKIT_API_KEY: API_KEY,
-    LIVEKIT_API_SECRET: API_SECRET,
-    CALLDATA_EGRESS_BACKOFF_MS: '50',
-    CALLDATA_DISCARD_WAIT_MS: String(DISCARD_WAIT_MS),
-    CALLDATA_DISCARD_POLL_MS: '100',
-  });
-  resetRecordingSettingsForTests();
+  // The embedded recording step takes its LiveKit settings from the pipeline's configuration, like the worker's.
+  livekitEnv = { LIVEKIT_URL: url, LIVEKIT_API_KEY: API_KEY, LIVEKIT_API_SECRET: API_SECRET };
 });
 
 /** The stand-in's own (egress) webhooks, through the real handler to the running test's pipeline. */
@@ -256,7 +250,7 @@ describe('recording scenarios on real servers', () => {
     expect(after.documents.metadata).toMatchObject({
       answered: true,
       status: 'completed',
-      end_reason: 'caller hung up',
+      end_reason_detail: 'caller hung up',
       recording_filename: key.slice(key.lastIndexOf('/') + 1),
       recording_location: `s3://${bucket}/${key}`,
       recording_status: 'complete',

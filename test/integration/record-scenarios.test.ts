@@ -91,7 +91,7 @@ for (const [name, location] of Object.entries(LOCATIONS)) {
       const record = await stored(callId);
       const lines = record.documents.transcription?.conversation.map((i) => i.content);
       expect(lines).toEqual(['a line 0', 'b line 0', 'a line 1', 'b line 1', 'a line 2']);
-      expect(record.documents.metadata).toMatchObject({ answered: true, status: 'completed', end_reason: 'caller hung up' });
+      expect(record.documents.metadata).toMatchObject({ answered: true, status: 'completed', end_reason_detail: 'caller hung up' });
       // The earliest answer stays the answer.
       expect(record.state.answeredAtMs).toBe(START + 500);
     });
@@ -115,7 +115,7 @@ for (const [name, location] of Object.entries(LOCATIONS)) {
       const metadata = (await stored(callId)).documents.metadata;
       expect(metadata?.duration).toBe(18);
       expect(metadata?.end_time).toBe('2026-11-24T06:18:56.120+05:30');
-      expect(metadata).toMatchObject({ status: 'completed', answered: true, end_reason: WORKER_LOST.webhook });
+      expect(metadata).toMatchObject({ status: 'completed', answered: true, end_reason: 'worker_lost', end_reason_detail: WORKER_LOST.webhook });
     });
 
     it('6. no late or clock-skewed message reopens a closed call, and the webhook never wins over the worker', async () => {
@@ -145,7 +145,7 @@ for (const [name, location] of Object.entries(LOCATIONS)) {
       await pipeline.persist([lateProgress]);
       // Assess
       const record = await stored(callId);
-      expect(record.documents.metadata).toMatchObject({ status: 'completed', end_reason: 'agent ended the call', duration: 60 });
+      expect(record.documents.metadata).toMatchObject({ status: 'completed', end_reason_detail: 'agent ended the call', duration: 60 });
       expect(record.documents.transcription?.conversation).toHaveLength(4);
     });
 

@@ -194,7 +194,8 @@ describe.each([
       room_name: name,
       answered: true,
       status: 'completed',
-      end_reason: WORKER_LOST.sweeper,
+      end_reason: 'worker_lost',
+      end_reason_detail: WORKER_LOST.sweeper,
       end_time: formatTime(lastFactAtMs, TZ),
       timezone: TZ,
     });
@@ -214,7 +215,7 @@ describe.each([
     // Assess
     expect(report.closed).toContain(sid);
     const call = await stored(sid);
-    expect(call.documents.metadata).toMatchObject({ answered: false, status: 'failed', end_reason: WORKER_LOST.sweeper });
+    expect(call.documents.metadata).toMatchObject({ answered: false, status: 'failed', end_reason: 'worker_lost', end_reason_detail: WORKER_LOST.sweeper });
     expect(call.documents.transcription).toBeUndefined();
   });
 
@@ -258,7 +259,7 @@ describe.each([
     });
 
     // Assess
-    expect((await stored(sid)).documents.metadata).toMatchObject({ status: 'completed', end_reason: 'caller hung up', end_time: formatTime(endedAtMs, TZ) });
+    expect((await stored(sid)).documents.metadata).toMatchObject({ status: 'completed', end_reason_detail: 'caller hung up', end_time: formatTime(endedAtMs, TZ) });
   });
 
   it('closes nothing while LiveKit cannot be asked', async () => {
@@ -370,7 +371,8 @@ describe('the worker restarted after a crash', () => {
       room_name: room.name,
       answered: true,
       status: 'completed',
-      end_reason: WORKER_LOST.sweeper,
+      end_reason: 'worker_lost',
+      end_reason_detail: WORKER_LOST.sweeper,
       end_time: formatTime(lastFactAtMs, TZ),
     });
     expect(closed.documents.metadata?.status).not.toBe('in_progress');

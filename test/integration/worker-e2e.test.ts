@@ -19,14 +19,14 @@ import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { WebhookReceiver } from 'livekit-server-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, resetConfigForTests, type Config } from '../../functions/config/config.ts';
+import { loadConfig, RECORDING_TIMING, resetConfigForTests, type Config } from '../../functions/config/config.ts';
 import type { MetadataDocument, TranscriptionItem } from '../../functions/contract/record.ts';
 import { WORKER_LOST } from '../../functions/contract/vocabulary.ts';
 import { recordModel } from '../../functions/domain/model.ts';
 import { handler as persistHandler } from '../../functions/persist/handler.ts';
 import { recordingBatch } from '../../functions/recording/handler.ts';
 import type { Recorder } from '../../functions/recording/recorder.ts';
-import { loadRecordingSettings } from '../../functions/recording/settings.ts';
+import { recordingSettings } from '../../functions/recording/settings.ts';
 import { createRecorder } from '../../functions/recording/step.ts';
 import type { StorageBackend, StoredCall } from '../../functions/storage/backend.ts';
 import { PostgresBackend } from '../../functions/storage/postgres.ts';
@@ -42,20 +42,26 @@ import { eventually, LIVEKIT_KEY, LIVEKIT_SECRET, LiveKitRooms, QueuePump, Simul
 
 const TZ = 'Asia/Kolkata';
 const ANSWER_TIMEOUT_MS = 4_000;
+/** Every scripted reply reports token usage (as a real model does) and takes a little time to its first token. */
+const usage = (promptTokens: number, completionTokens: number) => ({ usage: { promptTokens, completionTokens }, ttft: 40 });
 const SCRIPT = {
   instructions: 'front desk',
   responses: [
-    { input: 'hello', content: 'Hi, this is the front desk. How can I help?' },
-    { input: 'what are your hours?', content: 'We are open nine to five.' },
-    { input: 'bye', content: 'Goodbye!', toolCalls: [{ name: 'end_call', args: {} }] },
+    { input: 'hello', content: 'Hi, this is the front desk. How can I help?', ...usage(120, 12) },
+    { input: 'what are your hours?', content: 'We are open nine to five.', ...usage(150, 7) },
+    { input: 'bye', content: 'Goodbye!', toolCalls: [{ name: 'end_call', args: {} }], ...usage(170, 9) },
     // Tool results reach the model JSON-encoded.
-    { input: JSON.stringify(HANGUP_DISABLED_REPLY), content: 'Of course, I am still here. Anything else?' },
-    { input: 'no thanks', content: 'Have a nice day.' },
+    { input: JSON.stringify(HANGUP_DISABLED_REPLY), content: 'Of course, I am still here. Anything else?', ...usage(190, 11) },
+    { input: 'no thanks', content: 'Have a nice day.', ...usage(210, 5) },
     // What the caller says to the re-dispatched agent.
-    { input: 'are you open on sunday?', content: 'No, we are closed on Sundays.' },
-    { input: 'thanks, that is all', content: 'You are welcome. Goodbye.' },
+    { input: 'are you open on sunday?', content: 'No, we are closed on Sundays.', ...usage(100, 8) },
+    { input: 'thanks, that is all', content: 'You are welcome. Goodbye.', ...usage(130, 6) },
+    // The model cannot be reached (as without a LiveKit Inference key): AgentSession closes after four such errors.
+    { input: 'are you there?', error: 'scripted model unreachable' },
   ],
 };
+/** The scripted model as the metadata's usage names it. */
+const SCRIPTED_MODEL = { type: 'llm_usage', provider: 'calldata', model: 'scripted' };
 
 let livekitUrl: string;
 let endpoint: string;
@@ -153,7 +159,10 @@ beforeAll(async () => {
   webhooks = new WebhookListener(async (request) => handleWebhook({ headers: { authorization: request.authorization }, body: request.body, isBase64Encoded: false }, webhookDeps));
   await webhooks.start();
   recorder = createRecorder(pipeline, {
-    settings: loadRecordingSettings({ LIVEKIT_URL: egressUrl, LIVEKIT_API_KEY: LIVEKIT_KEY, LIVEKIT_API_SECRET: LIVEKIT_SECRET, CALLDATA_DISCARD_WAIT_MS: '5000', CALLDATA_DISCARD_POLL_MS: '100' }),
+    settings: recordingSettings({
+      livekit: { url: egressUrl, apiKey: LIVEKIT_KEY, apiSecret: LIVEKIT_SECRET },
+      recordingTiming: { ...RECORDING_TIMING, discardWaitMs: 5_000, discardPollMs: 100 },
+    }),
   });
   factPump = new QueuePump(sqs, factQueue, (event, context) => persistHandler(event, context) as Promise<never>);
   recordingPump = new QueuePump(sqs, recordingQueue, (event, context) => recordingBatch(event, context, recorder));
@@ -189,7 +198,7 @@ beforeAll(async () => {
       ...extra,
     });
   workers.hangup = new WorkerProcess(`calldata-e2e-hangup-${stamp}`, sqsWorkerEnv({ HANGUP_CALL: 'true', CALLDATA_ANSWER_TIMEOUT_MS: String(ANSWER_TIMEOUT_MS) }), join(folder, 'worker-hangup.log'));
-  workers.noHangup = new WorkerProcess(`calldata-e2e-nohangup-${stamp}`, sqsWorkerEnv({ HANGUP_CALL: 'false' }), join(folder, 'worker-nohangup.log'));
+  workers.noHangup = new WorkerProcess(`calldata-e2e-nohangup-${stamp}`, sqsWorkerEnv({ HANGUP_CALL: 'false', SAVE_TOOL_CALLS: 'true' }), join(folder, 'worker-nohangup.log'));
   await Promise.all(Object.values(workers).map((w) => w.start()));
 }, 120_000);
 
@@ -232,7 +241,15 @@ describe('the worker end to end', () => {
       timezone: TZ,
     });
     expect(String(meta.start_time)).toMatch(/\+05:30$/);
-    expect(String(meta.end_reason)).toMatch(/caller hung up|session closed|room disconnected/);
+    // Why it ended, and the identifiers that find the call in LiveKit's own records.
+    expect(meta).toMatchObject({ end_reason: 'caller_hangup', room_sid: room.sid, sip_call_id: 'SCL_e2e', trunk_id: 'ST_e2eInbound', job_id: expect.stringMatching(/^AJ_/) });
+    expect(String(meta.end_reason_detail)).toMatch(/caller hung up|session closed|room disconnected/);
+    // What the model used (both turns) and how fast it answered.
+    expect(meta.usage).toEqual([{ ...SCRIPTED_MODEL, input_tokens: 270, input_cached_tokens: 0, output_tokens: 19 }]);
+    const latency = meta.latency as Record<string, { p50_ms: number; p90_ms: number; max_ms: number; count: number }> | undefined;
+    expect(latency?.llm_ttft?.count).toBe(2);
+    expect(latency?.llm_ttft?.p50_ms).toBeGreaterThanOrEqual(40);
+    expect(latency?.llm_ttft?.max_ms).toBeGreaterThanOrEqual(latency?.llm_ttft?.p90_ms ?? Infinity);
     const items = await conversation(room.sid);
     expect(items?.map((i) => [i.role, i.content])).toEqual([
       ['user', 'hello'],
@@ -240,6 +257,8 @@ describe('the worker end to end', () => {
       ['user', 'what are your hours?'],
       ['assistant', 'We are open nine to five.'],
     ]);
+    // Per-turn latency rides on the assistant's items, beside the spec's fields.
+    expect(items?.filter((i) => i.role === 'assistant').every((i) => (i.metrics?.llm_ttft_ms ?? 0) >= 40)).toBe(true);
     expect(items?.every((i) => i.timestamp.endsWith('+05:30'))).toBe(true);
     // The recording was started, stopped at the end, uploaded, and its result merged.
     const recorded = await eventually(
@@ -272,7 +291,9 @@ describe('the worker end to end', () => {
     // The agent deletes the room: the caller is disconnected without leaving itself.
     await eventually(async () => !(await rooms.exists(room.name)), 20_000, 'the room to be deleted');
     const meta = await finalMetadata(room.sid);
-    expect(meta).toMatchObject({ answered: true, end_reason: 'agent hung up (end_call tool)' });
+    expect(meta).toMatchObject({ answered: true, status: 'completed', end_reason: 'agent_hangup', end_reason_detail: 'agent hung up (end_call tool)' });
+    // SAVE_TOOL_CALLS is off for this worker: no tool calls are kept.
+    expect(meta.tool_calls).toBeUndefined();
     const items = await conversation(room.sid);
     expect(items?.map((i) => i.content)).toEqual(['hello', 'Hi, this is the front desk. How can I help?', 'bye', 'Goodbye!']);
     await caller.leave();
@@ -289,16 +310,37 @@ describe('the worker end to end', () => {
     await caller.say('no thanks', 'Have a nice day.');
     await caller.leave();
     const meta = await finalMetadata(room.sid);
-    expect(meta).toMatchObject({ answered: true });
-    expect(String(meta.end_reason)).not.toMatch(/end_call/);
+    expect(meta).toMatchObject({ answered: true, end_reason: 'caller_hangup' });
+    expect(String(meta.end_reason_detail)).not.toMatch(/end_call/);
+    // SAVE_TOOL_CALLS=true: the tool call the model made, with what the tool answered, beside the conversation.
+    expect(meta.tool_calls).toEqual([{ id: expect.any(String), name: 'end_call', arguments: '{}', output: expect.stringContaining(HANGUP_DISABLED_REPLY), is_error: false, timestamp: expect.stringMatching(/\+05:30$/) }]);
     const items = await conversation(room.sid);
     expect(items?.map((i) => i.content)).toEqual(['bye', 'Goodbye!', 'Of course, I am still here. Anything else?', 'no thanks', 'Have a nice day.']);
   });
 
+  it('stores a call whose agent session fails as failed / agent_error, never completed', async () => {
+    // Prepare: an answered call
+    const room = await rooms.callRoom(roomName('error'), workers.hangup.agentName);
+    const caller = new SimulatedCaller({ livekitUrl, room: room.name, callStatus: 'active' });
+    await caller.join();
+    await caller.waitForAgent();
+    await caller.say('hello', 'Hi, this is the front desk. How can I help?');
+    // Act: the model stops answering; after its fourth unrecoverable error AgentSession closes with CloseReason.ERROR
+    for (let i = 0; i < 4; i++) {
+      await caller.say('are you there?');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    // Assess
+    const meta = await finalMetadata(room.sid);
+    expect(meta).toMatchObject({ answered: true, status: 'failed', end_reason: 'agent_error', room_sid: room.sid });
+    expect(String(meta.end_reason_detail)).toMatch(/agent session closed \(error: .*scripted model unreachable/);
+    await caller.leave();
+  });
+
   describe('unanswered calls', () => {
-    async function expectUnanswered(callId: string, status: string): Promise<void> {
+    async function expectUnanswered(callId: string, status: string, endReason: string): Promise<void> {
       const meta = await finalMetadata(callId);
-      expect(meta).toMatchObject({ answered: false, status });
+      expect(meta).toMatchObject({ answered: false, status, end_reason: endReason });
       expect(meta.recording_filename).toBeUndefined();
       expect(await conversation(callId)).toBeUndefined();
       // One unanswered message, and no "ended" written on exit.
@@ -319,7 +361,7 @@ describe('the worker end to end', () => {
       await caller.waitForAgent();
       await caller.say('hello');
       await caller.setStatus('hangup');
-      await expectUnanswered(room.sid, 'abandoned');
+      await expectUnanswered(room.sid, 'abandoned', 'caller_hangup');
       await caller.leave();
     });
 
@@ -330,7 +372,7 @@ describe('the worker end to end', () => {
       await caller.join();
       await caller.waitForAgent();
       await caller.leave();
-      await expectUnanswered(room.sid, 'abandoned');
+      await expectUnanswered(room.sid, 'abandoned', 'caller_hangup');
     });
 
     it('records no answer when nobody answers within the timeout, and hangs up', async () => {
@@ -339,7 +381,7 @@ describe('the worker end to end', () => {
       const caller = new SimulatedCaller({ livekitUrl, room: room.name, callStatus: 'ringing' });
       await caller.join();
       await caller.waitForAgent();
-      await expectUnanswered(room.sid, 'no_answer');
+      await expectUnanswered(room.sid, 'no_answer', 'no_answer');
       await eventually(async () => !(await rooms.exists(room.name)), 20_000, 'the ringing room to be deleted');
       await caller.leave();
     });
@@ -403,8 +445,10 @@ describe('the worker end to end', () => {
       expect(String(meta.start_time)).toMatch(/\+05:30$/);
       expect(String(meta.end_time)).toMatch(/\+05:30$/);
       expect(meta.duration).toBeGreaterThan(0);
-      expect(String(meta.end_reason)).toMatch(/caller hung up|session closed|room disconnected/);
+      expect(meta.end_reason).toBe('caller_hangup');
       expect(meta.recording_filename).toBeUndefined();
+      // Each job reported its own usage; the record adds them up (two turns per job).
+      expect(meta.usage).toEqual([{ ...SCRIPTED_MODEL, input_tokens: 120 + 150 + 100 + 130, input_cached_tokens: 0, output_tokens: 12 + 7 + 8 + 6 }]);
       const items = await conversation(room.sid, records);
       expect(items?.map((i) => [i.role, i.content])).toEqual([
         ['user', 'hello'],
@@ -459,7 +503,7 @@ describe('the worker end to end', () => {
       30_000,
       'the webhook to close the call and the recording result',
     );
-    expect(meta).toMatchObject({ answered: true, end_reason: WORKER_LOST.webhook, recording_status: 'complete', status: 'completed' });
+    expect(meta).toMatchObject({ answered: true, end_reason: 'worker_lost', end_reason_detail: WORKER_LOST.webhook, recording_status: 'complete', status: 'completed' });
     expect(factPump.workerKinds(room.sid)).not.toContain('ended');
     const items = await conversation(room.sid);
     expect(items?.map((i) => i.content)).toEqual(['hello', 'Hi, this is the front desk. How can I help?', 'what are your hours?', 'We are open nine to five.']);

@@ -5,7 +5,6 @@
  */
 import { deliver, receive, type Handler } from '../support/queue-poller.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CreateQueueCommand, type SQSClient } from '@aws-sdk/client-sqs';

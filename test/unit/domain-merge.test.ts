@@ -11,6 +11,8 @@ import { renderDocuments } from '../../functions/domain/render.ts';
 import { deliveryArb, scenarioArb } from '../support/fact-arbitraries.ts';
 
 const CALL = 'RM_property';
+/** Thousands of generated records take seconds; on a busy 2-core machine more than the default 5 s. */
+const PROPERTY_TIMEOUT_MS = 60_000;
 const statesArb = scenarioArb(CALL).map((s) => s.messages.map(stateOf));
 
 describe('merge of call facts', () => {
@@ -26,7 +28,7 @@ describe('merge of call facts', () => {
       }),
       { numRuns: 1_500 },
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 
   it('gives the merge of all facts whatever the delivery order, duplication and batching', () => {
     const arb = scenarioArb(CALL).chain((scenario) => deliveryArb(scenario).map((batches) => ({ scenario, batches })));
@@ -49,7 +51,7 @@ describe('merge of call facts', () => {
       }),
       { numRuns: 3_000 },
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 
   it('never shrinks the transcript, never forgets an answer, an end or an egress', () => {
     fc.assert(
@@ -67,5 +69,5 @@ describe('merge of call facts', () => {
       }),
       { numRuns: 1_000 },
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 });

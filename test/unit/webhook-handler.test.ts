@@ -157,7 +157,7 @@ describe('webhook facts', () => {
       roomName: 'sip-room-1',
       startedAtMs: 1_799_999_900_250,
       ended: { source: 'room_finished', atMs: 1_800_000_000_000 },
-      outcome: { source: 'webhook', atMs: 1_800_000_000_000, reason: WORKER_LOST.webhook },
+      outcome: { source: 'webhook', atMs: 1_800_000_000_000, reason: WORKER_LOST.webhook, endReason: 'worker_lost', evidence: 'room_finished' },
     });
   });
 
@@ -183,7 +183,9 @@ describe('webhook facts', () => {
     // Act
     const [a, b] = [await messageOf(byKind), await messageOf(byAttributes)];
     // Assess
-    expect(a.facts).toEqual({ ended: { source: 'participant_left', atMs: 1_800_000_018_000, reason: 'sip participant left: CLIENT_INITIATED' } });
+    expect(a.facts).toEqual({
+      ended: { source: 'participant_left', atMs: 1_800_000_018_000, reason: 'sip participant left: CLIENT_INITIATED', endReason: 'caller_hangup', evidence: 'disconnect:CLIENT_INITIATED' },
+    });
     expect(b.facts).toEqual({ ended: { source: 'participant_left', atMs: 1_800_000_018_000, reason: 'sip participant left: hangup' } });
   });
 

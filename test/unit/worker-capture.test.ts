@@ -193,6 +193,9 @@ describe('call data capture', () => {
       roomName: 'sip-room',
       startedAtMs: CREATED_AT,
       direction: { value: 'inbound', atMs: CREATED_AT + 2_000 },
+      // Identifiers to cross-reference LiveKit's records: the job and the room SID.
+      jobId: { value: 'AJ_test', atMs: CREATED_AT + 2_000 },
+      roomSid: { value: 'RM_TestRoom01', atMs: CREATED_AT + 2_000 },
       // The worker asks for a recording; the persist step chooses where it goes.
       recording: { requested: true, bucket: 'recordings' },
     });
@@ -319,8 +322,9 @@ describe('call data capture', () => {
     // Assess
     const final = sink.last;
     expect(final.kind).toBe('unanswered');
-    expect(final.facts.outcome).toEqual({ source: 'worker', atMs: CREATED_AT + 32_000, status: 'no_answer', reason: 'nobody answered within the answer timeout' });
-    expect(final.facts.ended).toEqual({ source: 'worker', atMs: CREATED_AT + 32_000, reason: 'nobody answered within the answer timeout' });
+    const end = { reason: 'nobody answered within the answer timeout', endReason: 'no_answer', evidence: 'answer_timeout' };
+    expect(final.facts.outcome).toEqual({ source: 'worker', atMs: CREATED_AT + 32_000, status: 'no_answer', ...end });
+    expect(final.facts.ended).toEqual({ source: 'worker', atMs: CREATED_AT + 32_000, ...end });
     expect(final.facts.answeredAtMs).toBeUndefined();
     expect(final.facts.conversation).toBeUndefined();
     expect(final.facts.recording).toEqual({ requested: true, bucket: 'recordings' });
