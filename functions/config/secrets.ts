@@ -14,6 +14,7 @@
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { MiddlewareObj } from '@middy/core';
+import { CallDataError } from '../errors.ts';
 import { ConfigError } from './errors.ts';
 
 type MutableEnv = Record<string, string | undefined>;
@@ -75,7 +76,7 @@ const fetchFromSecretsManager: SecretFetcher = async (secretId, versionStage, ve
   );
   if (response.SecretString !== undefined) return response.SecretString;
   if (response.SecretBinary) return Buffer.from(response.SecretBinary).toString('utf8');
-  throw new Error('secret has no value');
+  throw new CallDataError(`secret ${secretId} has no value`, { retryable: false });
 };
 
 function pick(reference: SecretReference, secret: string): string {

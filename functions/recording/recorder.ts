@@ -40,6 +40,7 @@ import {
   startLeaseMs,
 } from '../domain/recorder.ts';
 import { logger } from '../shared/logger.ts';
+import { EgressRejectedError } from './errors.ts';
 import { recordingOutput, RECORDING_LAYOUT, withEgressRetries, type EgressApi } from './egress.ts';
 import type { RecordingObjects } from './objects.ts';
 import type { RecordingSettings } from './settings.ts';
@@ -161,7 +162,7 @@ export class Recorder {
           layout: RECORDING_LAYOUT,
           audioOnly: true,
         });
-        if (!started.egressId) throw new Error('LiveKit accepted the egress without an egress id');
+        if (!started.egressId) throw new EgressRejectedError('LiveKit accepted the egress without an egress id', undefined);
         return started;
       });
     } catch (error) {

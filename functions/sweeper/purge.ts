@@ -8,6 +8,7 @@
 import { DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { S3Settings } from '../config/config.ts';
 import { DISCARD_LIST_PREFIX, expiredDiscards } from '../domain/sweep.ts';
+import { CallDataError } from '../errors.ts';
 import { s3Client } from '../shared/s3-client.ts';
 
 /** Listing pages per purge (1 000 keys each); what is left waits for the next sweep. */
@@ -29,7 +30,7 @@ export async function purgeDiscarded(settings: S3Settings, nowMs: number): Promi
     if (keys.length > 0) {
       const result = await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
       const errors = result.Errors ?? [];
-      if (errors.length > 0) throw new Error(`${errors.length} discarded recordings could not be deleted (${errors[0]?.Code ?? 'error'}: ${errors[0]?.Message ?? ''})`);
+      if (errors.length > 0) throw new CallDataError(`${errors.length} discarded recordings could not be deleted (${errors[0]?.Code ?? 'error'}: ${errors[0]?.Message ?? ''})`, { retryable: true });
       deleted += keys.length;
     }
     if (!listed.IsTruncated || !listed.NextContinuationToken) break;
