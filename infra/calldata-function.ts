@@ -1,41 +1,49 @@
 /**
- * The shared defaults of every calldata Lambda: Node.js 24 on ARM64, bundled by the locally
- * installed esbuild (never Docker) into one ESM file with a source map, an explicit log group
- * with retention, JSON logs, and an execution role that starts with nothing but permission to
- * write to that log group.
+ * The shared defaults of every calldata Lambda: Node.js 24 on ARM64, code built by the locally
+ * installed esbuild (never Docker) into an ESM entry plus one chunk per lazily imported part
+ * (infra/bundle.ts), with source maps, an explicit log group with retention, JSON logs, and an
+ * execution role that starts with nothing but permission to write to that log group.
  */
-import { fileURLToPath } from 'node:url';
-import type { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, type Duration, type ILocalBundling, type RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { bundleFunction, PROJECT_ROOT } from './bundle.ts';
 
-export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-/**
- * esbuild emits ESM; a few bundled CommonJS dependencies still call require() for Node
- * built-ins, which ESM lacks, so the banner defines one.
- */
-export const ESM_REQUIRE_BANNER = "import { createRequire as __calldataCreateRequire } from 'node:module'; const require = __calldataCreateRequire(import.meta.url);";
+export { PROJECT_ROOT };
 
 /**
- * Optional peer dependencies of the database drivers that this project never uses; left out of
- * the bundle (the drivers load them inside try/catch).
+ * Builds the function with the local esbuild (infra/bundle.ts). A class, not an object literal,
+ * because CDK caches staged assets by the JSON of their bundling options: the entry must be in
+ * it, or every function would get the first one's bundle.
  */
-export const UNUSED_OPTIONAL_MODULES = [
-  'kerberos',
-  '@mongodb-js/zstd',
-  '@aws-sdk/credential-providers',
-  'gcp-metadata',
-  'snappy',
-  'socks',
-  'aws4',
-  'mongodb-client-encryption',
-  'pg-native',
-  'cloudflare:sockets',
-];
+class LocalEsbuild implements ILocalBundling {
+  readonly entry: string;
+  constructor(entry: string) {
+    this.entry = entry;
+  }
+  tryBundle(outputDir: string): boolean {
+    bundleFunction(this.entry, outputDir);
+    return true;
+  }
+}
+
+/**
+ * The function's code asset, bundled locally into CDK's output directory. Hashing the output
+ * (as NodejsFunction does) keeps the project tree out of the fingerprint; a synth that skips
+ * bundling (`cdk synth --exclusively` of another stack) never builds.
+ */
+function functionCode(entry: string): lambda.Code {
+  return lambda.Code.fromAsset(PROJECT_ROOT, {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      // Required by the type; never pulled, because local bundling always succeeds or throws.
+      image: DockerImage.fromRegistry('dummy'),
+      local: new LocalEsbuild(entry),
+    },
+  });
+}
 
 export interface CallDataFunctionProps {
   /** Path of the handler file, relative to the project root (exports `handler`). */
@@ -53,7 +61,7 @@ export interface CallDataFunctionProps {
 }
 
 export class CallDataFunction extends Construct {
-  readonly function: nodejs.NodejsFunction;
+  readonly function: lambda.Function;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
 
@@ -85,11 +93,9 @@ export class CallDataFunction extends Construct {
       );
     }
 
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry: `${PROJECT_ROOT}${props.entry}`,
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
+    this.function = new lambda.Function(this, 'Function', {
+      code: functionCode(props.entry),
+      handler: 'index.handler',
       description: props.description,
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
@@ -101,29 +107,13 @@ export class CallDataFunction extends Construct {
       environment: {
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_LOG_LEVEL: 'INFO',
-        // Stack traces point into the TypeScript sources through the bundled source map.
+        // Stack traces point into the TypeScript sources through the bundled source maps.
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },
       vpc: props.vpc,
       vpcSubnets: props.vpcSubnets,
       securityGroups: props.securityGroups,
-      bundling: {
-        forceDockerBundling: false,
-        format: nodejs.OutputFormat.ESM,
-        target: 'node24',
-        platform: 'node',
-        mainFields: ['module', 'main'],
-        minify: true,
-        sourceMap: true,
-        sourceMapMode: nodejs.SourceMapMode.DEFAULT,
-        sourcesContent: false,
-        banner: ESM_REQUIRE_BANNER,
-        // Bundle the AWS SDK too: versions pinned by package-lock.json, not the runtime's copy.
-        bundleAwsSDK: true,
-        externalModules: UNUSED_OPTIONAL_MODULES,
-        metafile: false,
-      },
     });
   }
 }

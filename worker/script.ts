@@ -5,7 +5,7 @@
  *   {"instructions"?: string, "responses": [{"input": "hello", "content": "Hi!", "toolCalls"?: [...]}]}
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError } from '../functions/config/errors.ts';
 
 const scriptSchema = z.object({

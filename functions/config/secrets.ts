@@ -12,7 +12,8 @@
  * `secretsFromEnv()` middy middleware does exactly that as the first step of a handler.
  * Errors name the variable at fault (as configuration errors do) and never contain the value.
  */
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+// Loaded on the first fetch only: a function without secret references never pays for this SDK at cold start.
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { MiddlewareObj } from '@middy/core';
 import { CallDataError } from '../errors.ts';
 import { ConfigError } from './errors.ts';
@@ -70,6 +71,7 @@ export type SecretFetcher = (secretId: string, versionStage?: string, versionId?
 let client: SecretsManagerClient | undefined;
 
 const fetchFromSecretsManager: SecretFetcher = async (secretId, versionStage, versionId) => {
+  const { GetSecretValueCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
   client ??= new SecretsManagerClient({ maxAttempts: 3 });
   const response = await client.send(
     new GetSecretValueCommand({ SecretId: secretId, ...(versionStage ? { VersionStage: versionStage } : {}), ...(versionId ? { VersionId: versionId } : {}) }),

@@ -12,7 +12,7 @@
  * Version-1 snapshots still in queues are read and upgraded (upgradeV1).
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidSnapshotError, UnsupportedVersionError } from './errors.ts';
 import { parseSnapshot, MAX_WIRE_BYTES, CALL_ID_PATTERN, conversationRefSchema, type Snapshot } from './snapshot.ts';
 import {
@@ -51,6 +51,22 @@ export const turnLatencySchema = z.object({
   e2eMs: durationMs.optional(),
 });
 export type TurnLatencyFact = z.infer<typeof turnLatencySchema>;
+
+/**
+ * Most turn-latency entries one message carries: a long call's list stays well inside an SQS
+ * message (1,000 entries of the largest id and five metrics are under 0.5 MiB) without offloading.
+ * The worker keeps its first turns (not its last), so every message still holds all that the
+ * job's earlier messages held (the cumulative promise); the merged record is the union of every
+ * writer's entries, so a re-dispatched job adds its own.
+ */
+export const MAX_TURNS_PER_MESSAGE = 1_000;
+
+/**
+ * One turn's latency, by the turn's transcript item id: sent whenever metadata is saved, with or
+ * without the transcript, so the call's latency summary never depends on SAVE_TRANSCRIPTION.
+ */
+export const turnFactSchema = turnLatencySchema.extend({ id: z.string().min(1).max(256) });
+export type TurnFact = z.infer<typeof turnFactSchema>;
 
 export const conversationItemSchema = z.object({
   /** Stable across snapshots and workers: the agents ChatMessage id, or derived (deriveItemId). */
@@ -166,6 +182,8 @@ export const callFactsSchema = z.object({
   /** LiveKit's answering-machine detection verdict (AMDCategory: human, machine-vm, ...). */
   answeringMachine: z.object({ result: text(64), atMs: epochMs, isMachine: z.boolean().optional() }).optional(),
   recording: recordingFactsSchema.optional(),
+  /** Per-turn latency by transcript item id; the stored list is their union by id. */
+  turns: z.array(turnFactSchema).max(MAX_TURNS_PER_MESSAGE).optional(),
   /** Transcript items; the stored transcript is their union by id. */
   conversation: z.array(conversationItemSchema).max(200_000).optional(),
 });

@@ -3,7 +3,7 @@
  * this version still in queues are read and upgraded to facts (facts.ts, upgradeV1); nothing
  * produces them any more.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidSnapshotError, UnsupportedVersionError } from './errors.ts';
 
 export const SNAPSHOT_VERSION = 1 as const;

@@ -14,6 +14,7 @@ import { ContractError } from '../contract/errors.ts';
 import { decodeMessage, type FactMessage } from '../contract/facts.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger } from '../shared/logger.ts';
+import { preloadStorage } from '../shared/preload.ts';
 import { partialBatchResponse } from '../shared/sqs-batch.ts';
 import { PayloadError } from '../transport/errors.ts';
 import { pipelineFor } from '../wiring.ts';
@@ -86,5 +87,8 @@ export async function persistBatch(event: SQSEvent, context: Context): Promise<S
 
   return partialBatchResponse(event, failures, context);
 }
+
+// Init loads the driver the locations select, so the first invocation does not wait for it.
+await preloadStorage();
 
 export const handler = lambdaHandler(persistBatch);

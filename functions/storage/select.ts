@@ -1,7 +1,8 @@
 /**
  * Chooses the backend from a location string exactly as the spec lists them, and keeps one
- * instance per location for the life of the process (a Lambda container). Drivers are
- * imported lazily, so a function only loads the driver it uses.
+ * instance per location for the life of the process (a Lambda container). Each backend module
+ * (and its driver) is imported only when a location needs it; in the Lambda bundles every one is
+ * its own chunk (infra/bundle.ts), so a function loads only the driver its locations select.
  */
 import type { S3Settings } from '../config/config.ts';
 import type { BackendOptions, StorageBackend } from './backend.ts';
@@ -35,24 +36,44 @@ export interface SelectOptions extends BackendOptions {
   modelKey: string;
 }
 
+/** The one place each backend module is imported (esbuild makes each `import()` a chunk). */
+const MODULES = {
+  s3: () => import('./s3.ts'),
+  mongodb: () => import('./mongodb.ts'),
+  redis: () => import('./redis.ts'),
+  postgres: () => import('./postgres.ts'),
+  mysql: () => import('./mysql.ts'),
+  local: () => import('./local.ts'),
+} satisfies Record<BackendKind, () => Promise<unknown>>;
+
 const instances = new Map<string, Promise<StorageBackend>>();
 
 async function create(location: string, options: SelectOptions): Promise<StorageBackend> {
   const base: BackendOptions = { documents: options.documents, model: options.model };
   switch (backendKind(location)) {
     case 's3':
-      return new (await import('./s3.ts')).S3Backend(options.s3, base);
+      return new (await MODULES.s3()).S3Backend(options.s3, base);
     case 'mongodb':
-      return new (await import('./mongodb.ts')).MongoBackend(location, base);
+      return new (await MODULES.mongodb()).MongoBackend(location, base);
     case 'redis':
-      return new (await import('./redis.ts')).RedisBackend(location, base);
+      return new (await MODULES.redis()).RedisBackend(location, base);
     case 'postgres':
-      return new (await import('./postgres.ts')).PostgresBackend(location, base);
+      return new (await MODULES.postgres()).PostgresBackend(location, base);
     case 'mysql':
-      return new (await import('./mysql.ts')).MysqlBackend(location, base);
+      return new (await MODULES.mysql()).MysqlBackend(location, base);
     case 'local':
-      return new (await import('./local.ts')).LocalFolderBackend(location, base);
+      return new (await MODULES.local()).LocalFolderBackend(location, base);
   }
+}
+
+/**
+ * Loads (without connecting) the backend modules and drivers these locations select, so that a
+ * Lambda container pays for them during init rather than in its first invocation.
+ */
+export async function loadBackendModules(locations: readonly string[]): Promise<BackendKind[]> {
+  const kinds = [...new Set(locations.map(backendKind))];
+  await Promise.all(kinds.map((kind) => MODULES[kind]()));
+  return kinds;
 }
 
 /** The process-wide backend for a location and document set (created on first use). */

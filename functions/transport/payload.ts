@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { GetObjectCommand, NoSuchKey } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { S3Settings } from '../config/config.ts';
 import { conversationItemSchema, withItemIds, type ConversationItem } from '../contract/facts.ts';
 import type { ConversationRef } from '../contract/snapshot.ts';

@@ -309,7 +309,7 @@ describe('the deployed stack on LocalStack', () => {
       const doc = await metadataOf(callId);
       return doc?.status === 'completed' ? doc : undefined;
     });
-    expect(storedMetadata).toMatchObject({ call_id: callId, room_name: room, status: 'completed', answered: true, timezone: TIMEZONE, end_reason: 'caller hung up' });
+    expect(storedMetadata).toMatchObject({ call_id: callId, room_name: room, status: 'completed', answered: true, timezone: TIMEZONE, end_reason_detail: 'caller hung up' });
     expect(String(storedMetadata.end_time)).toMatch(/\+05:30$/);
     const storedTranscript = await eventually('the transcript in PostgreSQL', async () => {
       const doc = await transcriptOf(callId);
@@ -425,7 +425,7 @@ describe('the deployed stack on LocalStack', () => {
       const doc = await metadataOf(callId);
       return doc?.status !== 'in_progress' ? doc : undefined;
     });
-    expect(stored).toMatchObject({ call_id: callId, answered: true, status: 'completed', end_reason: WORKER_LOST.webhook });
+    expect(stored).toMatchObject({ call_id: callId, answered: true, status: 'completed', end_reason: 'worker_lost', end_reason_detail: WORKER_LOST.webhook });
     expect(stored.end_time).not.toBeNull();
     expect((await transcriptOf(callId))?.conversation).toHaveLength(4);
   });

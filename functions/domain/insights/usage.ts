@@ -11,7 +11,7 @@
  * The optional price table (CALLDATA_PRICE_TABLE) turns usage into an estimate; a model missing from
  * it, or priced without a rate for something it used, is listed as unpriced, never guessed.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError } from '../../config/errors.ts';
 
 export const USAGE_KINDS = ['llm', 'tts', 'stt'] as const;
