@@ -22,7 +22,19 @@ import { randomUUID } from 'node:crypto';
 import type { JobContext, voice } from '@livekit/agents';
 import { RoomEvent, type DisconnectReason, type RemoteParticipant } from '@livekit/rtc-node';
 import { getConfig, type Config } from '../functions/config/config.ts';
-import { CALL_ID_PATTERN, deriveItemId, MESSAGE_VERSION, WRITER_PATTERN, type CallFacts, type ConversationItem, type FactMessage, type Observed, type ToolCallFact } from '../functions/contract/facts.ts';
+import {
+  CALL_ID_PATTERN,
+  deriveItemId,
+  MAX_TURNS_PER_MESSAGE,
+  MESSAGE_VERSION,
+  WRITER_PATTERN,
+  type CallFacts,
+  type ConversationItem,
+  type FactMessage,
+  type Observed,
+  type ToolCallFact,
+  type TurnFact,
+} from '../functions/contract/facts.ts';
 import type { EndReason, FinalStatus, UnansweredReason, WorkerMessageKind } from '../functions/contract/vocabulary.ts';
 import { amdEndReason, decideEndReason, sipStatusText, type ModelUsageLike } from '../functions/domain/insights/index.ts';
 import { endReasonOfStatus } from '../functions/domain/unanswered-end-reason.ts';
@@ -117,6 +129,10 @@ export class CallDataCapture {
   private idsUpTo = 0;
   /** Occurrences of each derived id so far, so equal items get distinct ids. */
   private readonly derived = new Map<string, number>();
+  /** Per-turn latency of the first measured items (at most MAX_TURNS_PER_MESSAGE), by item id. */
+  private readonly turns: TurnFact[] = [];
+  /** Items before this index were looked at for `turns`. */
+  private turnsUpTo = 0;
   private readonly observed: Partial<Record<ObservedField, Observed>> = {};
   private sip: SipDetails = {};
   private parties: CallParties;
@@ -361,7 +377,8 @@ export class CallDataCapture {
     const entry = conversationItem(item, createdAt ?? this.now());
     if (!entry) return;
     this.items.push(entry);
-    if (this.detector.state === 'answered' && this.config.saveTranscription) this.sender.touch();
+    // The transcript changed, or (metadata alone) the latency summary did.
+    if (this.detector.state === 'answered' && (this.config.saveTranscription || (this.config.saveMetadata && entry.metrics))) this.sender.touch();
   }
 
   private onAnswered(participant: ParticipantLike | undefined, atMs: number): void {
@@ -451,6 +468,12 @@ export class CallDataCapture {
 
   /** The transcript with every item's id (ids derived once for items that came without one). */
   private conversation(): ConversationItem[] {
+    this.assignIds();
+    return this.items.slice() as ConversationItem[];
+  }
+
+  /** Derives, once, the ids of items that came without one. */
+  private assignIds(): void {
     const items = this.items;
     for (let i = this.idsUpTo; i < items.length; i++) {
       const item = items[i] as CapturedItem;
@@ -461,7 +484,21 @@ export class CallDataCapture {
       item.id = occurrence === 0 ? base : deriveItemId(item, occurrence);
     }
     this.idsUpTo = items.length;
-    return items.slice() as ConversationItem[];
+  }
+
+  /**
+   * The measured turns' latency, independent of the transcript. Capped at the job's first
+   * MAX_TURNS_PER_MESSAGE turns, so a long call's list never outgrows an SQS message and each
+   * message still holds everything the earlier ones did.
+   */
+  private turnFacts(): TurnFact[] {
+    this.assignIds();
+    const items = this.items;
+    for (; this.turnsUpTo < items.length && this.turns.length < MAX_TURNS_PER_MESSAGE; this.turnsUpTo++) {
+      const item = items[this.turnsUpTo];
+      if (item?.metrics && item.id !== undefined) this.turns.push({ id: item.id, ...item.metrics });
+    }
+    return this.turns.slice();
   }
 
   /** The session's usage so far (cumulative): its own getter, else the newest usage event. */
@@ -506,6 +543,10 @@ export class CallDataCapture {
     if (this.recordingRequested) facts.recording = this.config.s3.bucket ? { requested: true, bucket: this.config.s3.bucket } : { requested: true };
     // Unanswered calls keep no transcript; a conversation is only sent once answered.
     if (answered && this.config.saveTranscription) facts.conversation = this.conversation();
+    if (answered && this.config.saveMetadata) {
+      const turns = this.turnFacts();
+      if (turns.length > 0) facts.turns = turns;
+    }
     const usage = this.usage();
     if (usage.length > 0) facts.usage = { [this.writer]: usage };
     if (this.config.saveToolCalls) {

@@ -19,6 +19,7 @@ import {
   zoneLabel,
   type CallRow,
 } from '../domain/calls.ts';
+import { insightLines } from '../domain/call-insights.ts';
 import { cliConfig, fail, parseOptions, printUsage, wantsHelp } from './common.ts';
 import { reportFailure } from './errors.ts';
 import type { CallDetails, CallReader } from './reader.ts';
@@ -205,13 +206,29 @@ function readable(details: CallDetails, timezone: string): string {
   if (details.transcriptionLocation && details.transcriptionLocation !== details.location) out.push(`  transcript ${terminalSafe(details.transcriptionLocation)}`);
   out.push('', 'Metadata');
   const metadata = details.metadata as Record<string, unknown> | undefined;
+  const insights = insightLines(details.metadata);
+  const inInsights = new Set(insights.map((i) => i.field));
   if (!metadata) out.push('  (none stored)');
   else {
-    const width = Math.max(...Object.keys(metadata).map((k) => k.length));
-    for (const [key, value] of Object.entries(metadata)) {
-      const shown = value === null ? '-' : key === 'duration' && typeof value === 'number' ? `${value} s (${displayDuration(value * 1000)})` : String(value);
+    // Latency, usage and cost are objects: the Insights section below says them in words.
+    const fields = Object.entries(metadata).filter(([key, value]) => !(typeof value === 'object' && value !== null && inInsights.has(key)));
+    const width = Math.max(...fields.map(([k]) => k.length));
+    for (const [key, value] of fields) {
+      const shown =
+        value === null
+          ? '-'
+          : key === 'duration' && typeof value === 'number'
+            ? `${value} s (${displayDuration(value * 1000)})`
+            : typeof value === 'object'
+              ? JSON.stringify(value)
+              : String(value);
       out.push(`  ${key.padEnd(width)}  ${terminalSafe(shown)}`);
     }
+  }
+  if (insights.length > 0) {
+    out.push('', 'Insights');
+    const width = Math.max(...insights.map((i) => i.label.length));
+    for (const { label, lines } of insights) lines.forEach((line, i) => out.push(`  ${(i === 0 ? label : '').padEnd(width)}  ${terminalSafe(line)}`));
   }
   out.push('');
   const lines = conversationLines(details.transcription, timezone);

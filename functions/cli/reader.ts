@@ -83,7 +83,8 @@ export class CallReader {
     this.config = config;
     this.location = listLocation(config);
     this.where = shownLocation(this.location);
-    this.model = recordModel(config.timezone);
+    // The same model as the pipeline's (functions/wiring.ts): with CALLDATA_PRICE_TABLE, a rendered document has its estimated cost.
+    this.model = recordModel(config.timezone, { priceTable: config.priceTable });
   }
 
   private documentsAt(location: string): DocumentKind[] {
@@ -115,7 +116,7 @@ export class CallReader {
     // A record no agent reported (a bare room_finished) is not a call anyone placed.
     if (!stored || !summary) throw new CallNotFoundError(callId, this.where);
     const notes: string[] = [];
-    const metadata = metadataOf(stored, this.config.timezone);
+    const metadata = metadataOf(stored, this.config.timezone, { priceTable: this.config.priceTable });
     let transcription = stored.documents.transcription;
     let transcriptionLocation = transcription ? stored.location : undefined;
     const other = this.config.transcriptionLocation;

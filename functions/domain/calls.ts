@@ -13,7 +13,7 @@ import type { CallState, CallSummary, MetadataDocument, TranscriptionDocument } 
 import { CALL_STATUS, FINAL_STATUSES } from '../contract/vocabulary.ts';
 import { CALL_ID_PATTERN } from '../contract/snapshot.ts';
 import type { CallQuery } from '../storage/backend.ts';
-import { renderMetadata } from './render.ts';
+import { renderMetadata, type RenderOptions } from './render.ts';
 import { CallDataError } from '../errors.ts';
 
 /** Something a person typed cannot be used: one plain line saying what and why. */
@@ -237,10 +237,12 @@ export function conversationLines(transcription: TranscriptionDocument | undefin
 }
 
 /** The metadata document's keys in the spec's order (a JSON column may hand them back in its own). */
+/** The metadata document's keys in the order render.ts writes them (and the README lists them). */
 const METADATA_KEYS: readonly (keyof MetadataDocument)[] = [
   'call_id', 'room_name', 'call_direction', 'inbound_trunk_id', 'outbound_trunk_id', 'agent_number', 'user_number', 'start_time', 'end_time',
-  'duration', 'timezone', 'answered', 'status', 'end_reason', 'recording_filename', 'recording_location', 'recording_status', 'recording_error',
-  'recording_size_bytes', 'recording_duration',
+  'duration', 'timezone', 'answered', 'status', 'end_reason', 'end_reason_detail', 'sip_status_code', 'sip_status', 'recording_filename',
+  'recording_location', 'recording_status', 'recording_error', 'recording_size_bytes', 'recording_duration', 'recording_duration_ms', 'egress_id',
+  'job_id', 'room_sid', 'sip_call_id', 'trunk_id', 'dispatch_rule_id', 'latency', 'usage', 'estimated_cost', 'answering_machine', 'tool_calls',
 ];
 
 function ordered<T extends object>(value: T, keys: readonly string[]): T {
@@ -250,8 +252,12 @@ function ordered<T extends object>(value: T, keys: readonly string[]): T {
 }
 
 /** The metadata document of a stored record, keys in the spec's order: the stored one, or rendered from the record when this location keeps none. */
-export function metadataOf(stored: { state: CallState; folder: string; documents: { metadata?: MetadataDocument } }, timezone: string): MetadataDocument | undefined {
-  const metadata = stored.documents.metadata ?? (stored.folder ? renderMetadata(stored.state, stored.folder, timezone) : undefined);
+export function metadataOf(
+  stored: { state: CallState; folder: string; documents: { metadata?: MetadataDocument } },
+  timezone: string,
+  options: RenderOptions = {},
+): MetadataDocument | undefined {
+  const metadata = stored.documents.metadata ?? (stored.folder ? renderMetadata(stored.state, stored.folder, timezone, options) : undefined);
   return metadata ? ordered(metadata, METADATA_KEYS) : undefined;
 }
 

@@ -27,12 +27,13 @@
  *                     so the field-wise maximum is its latest; a duplicate adds nothing); the
  *                     rendered usage is the sum over writers
  *   toolCalls         the union by tool call id, ordered by time then id
+ *   turns             per-turn latency: the union by turn (item) id, ordered by id
  *   writers           per writer, the highest sequence;  lastFactAtMs: the newest
  *
  * Where two facts disagree inside one rule, a total order on the whole value decides, so
  * the choice never depends on arrival.
  */
-import type { CallFacts, ConversationItem, EgressFact, FactMessage, Observed, RecordingFacts, ToolCallFact, UsageEntryFact } from '../contract/facts.ts';
+import type { CallFacts, ConversationItem, EgressFact, FactMessage, Observed, RecordingFacts, ToolCallFact, TurnFact, UsageEntryFact } from '../contract/facts.ts';
 import type { CallState } from '../contract/record.ts';
 import { EGRESS_STATUSES, END_SOURCES, FINAL_STATUSES, OUTCOME_SOURCES, TERMINAL_EGRESS_STATUSES } from '../contract/vocabulary.ts';
 import { mergeUsage } from './insights/index.ts';
@@ -175,6 +176,24 @@ export function mergeToolCalls(a: readonly ToolCallFact[] | undefined, b: readon
   return [...byId.values()].sort(toolCallTimeOrder);
 }
 
+function turnKey(turn: TurnFact): string {
+  return JSON.stringify([turn.endOfUtteranceDelayMs, turn.transcriptionDelayMs, turn.llmTtftMs, turn.ttsTtfbMs, turn.e2eMs]);
+}
+const turnOrder: Compare<TurnFact> = (a, b) => byText(turnKey(a), turnKey(b));
+
+/** The union of two per-turn latency lists by turn id, ordered by id. */
+export function mergeTurns(a: readonly TurnFact[] | undefined, b: readonly TurnFact[] | undefined): TurnFact[] | undefined {
+  if (a === undefined && b === undefined) return undefined;
+  const byId = new Map<string, TurnFact>();
+  for (const list of [a ?? [], b ?? []]) {
+    for (const turn of list) {
+      const current = byId.get(turn.id);
+      byId.set(turn.id, current === undefined ? turn : (larger(current, turn, turnOrder) as TurnFact));
+    }
+  }
+  return [...byId.values()].sort((x, y) => byText(x.id, y.id));
+}
+
 /** Per writer, the merge of its usage reports (A1's mergeUsage: field-wise maximum per model). */
 function mergeUsageByWriter(a: CallFacts['usage'], b: CallFacts['usage']): CallFacts['usage'] {
   if (a === undefined) return b;
@@ -244,6 +263,7 @@ export function mergeStates(a: CallState, b: CallState): CallState {
     conversation: mergeConversations(a.conversation, b.conversation),
     usage: mergeUsageByWriter(a.usage, b.usage),
     toolCalls: mergeToolCalls(a.toolCalls, b.toolCalls),
+    turns: mergeTurns(a.turns, b.turns),
     answeringMachine: larger(a.answeringMachine, b.answeringMachine, answeringMachineOrder),
     writers: mergeWriters(a.writers, b.writers),
     lastFactAtMs: Math.max(a.lastFactAtMs, b.lastFactAtMs),
@@ -253,11 +273,12 @@ export function mergeStates(a: CallState, b: CallState): CallState {
 /** The record that holds exactly one message's facts. */
 export function stateOf(message: Pick<FactMessage, 'callId' | 'writer' | 'seq' | 'sentAtMs' | 'facts'>): CallState {
   // A shallow copy is enough: nothing here or in mergeStates mutates a fact in place.
-  const { conversation, toolCalls, usage, ...facts } = message.facts;
+  const { conversation, toolCalls, usage, turns, ...facts } = message.facts;
   return compact<CallState>({
     ...facts,
     ...(conversation ? { conversation: mergeConversations(conversation, undefined) } : {}),
     ...(toolCalls ? { toolCalls: mergeToolCalls(toolCalls, undefined) } : {}),
+    ...(turns ? { turns: mergeTurns(turns, undefined) } : {}),
     // One message's usage is already one report per writer; merging it with itself normalizes it.
     ...(usage ? { usage: mergeUsageByWriter(usage, usage) } : {}),
     callId: message.callId,

@@ -208,12 +208,18 @@ const LATENCY_NAMES: Readonly<Record<keyof TurnLatencyFact, LatencyMetricName>> 
   e2eMs: 'e2e',
 };
 
-/** Per metric, p50 / p90 / max over the call's turns; undefined when no turn was measured. */
+/**
+ * Per metric, p50 / p90 / max over the call's turns; undefined when no turn was measured. The
+ * turns are the per-turn latency facts (sent whenever metadata is saved), plus, by the same id,
+ * the transcript items' own metrics (a record stored before turn facts existed, or a turn past a
+ * message's cap that the transcript still holds); a turn counts once.
+ */
 export function latencyOf(state: CallState): MetadataDocument['latency'] {
-  const turns: TurnLatencyFact[] = [];
-  for (const item of state.conversation ?? []) if (item.metrics) turns.push(item.metrics);
-  if (turns.length === 0) return undefined;
-  const summary = summarizeLatency(turns);
+  const byId = new Map<string, TurnLatencyFact>();
+  for (const { id, ...latency } of state.turns ?? []) byId.set(id, latency);
+  for (const item of state.conversation ?? []) if (item.metrics && !byId.has(item.id)) byId.set(item.id, item.metrics);
+  if (byId.size === 0) return undefined;
+  const summary = summarizeLatency([...byId.values()]);
   const out: NonNullable<MetadataDocument['latency']> = {};
   for (const metric of LATENCY_METRICS) {
     const stats = summary[metric];

@@ -93,7 +93,8 @@ export function closingMessage(call: Pick<OpenCall, 'callId' | 'lastFactAtMs'>, 
     sentAtMs: nowMs,
     facts: {
       ended: { source: 'sweeper', atMs: call.lastFactAtMs },
-      outcome: { source: 'sweeper', atMs: nowMs, reason: WORKER_LOST.sweeper },
+      // The sweeper knows why it closes the call: the worker never sent its final word.
+      outcome: { source: 'sweeper', atMs: nowMs, reason: WORKER_LOST.sweeper, endReason: 'worker_lost', evidence: 'sweeper' },
     },
   };
 }

@@ -231,6 +231,22 @@ for (const [name, where] of Object.entries(seedLocations(() => join(dir, 'calls'
       expect(await page.locator('dd[data-field="call_id"]').innerText()).toBe(support.callId);
       expect(await page.locator('dd[data-field="status"]').innerText()).toBe('completed');
       expect(await page.locator('dd[data-field="recording_location"]').innerText()).toBe(`s3://${bucket}/${seed.recordingKey}`);
+      // The insights, in the words `calls show` prints; their raw objects are not repeated in the metadata list
+      const insights = page.locator('dl[data-role="insights"]');
+      expect(await insights.locator('dt').allInnerTexts()).toEqual(['Ended', 'Latency', 'Usage', 'Estimated cost']);
+      expect(await insights.locator('dd[data-kind="end_reason"]').innerText()).toBe('caller_hangup — caller hung up');
+      expect(await insights.locator('dd[data-kind="latency"] .insight-line').allInnerTexts()).toEqual([
+        'end of utterance: p50 400 ms · p90 400 ms · max 400 ms (3 turns)',
+        'LLM first token: p50 500 ms · p90 700 ms · max 700 ms (3 turns)',
+        'end to end: p50 1500 ms · p90 2000 ms · max 2000 ms (3 turns)',
+      ]);
+      expect(await insights.locator('dd[data-kind="usage"] .insight-line').allInnerTexts()).toEqual([
+        'LLM openai/gpt-4.1-mini: 1,200 input tokens, 150 output tokens',
+        'TTS cartesia/sonic-2: 420 characters, 21 s of audio',
+      ]);
+      expect(await insights.locator('dd[data-kind="estimated_cost"] .insight-line').first().innerText()).toBe('0.00072 USD in total');
+      expect(await page.locator('dl[data-role="metadata"] dd[data-field="latency"]').count()).toBe(0);
+      expect(await page.locator('dd[data-field="end_reason"]').innerText()).toBe('caller_hangup');
       // The conversation, each line with its time in TIMEZONE, the interrupted one marked
       const turns = page.locator('li[data-role="turn"]');
       expect(await turns.locator('p.content').allInnerTexts()).toEqual(support.conversation.map((c) => c.content));
@@ -279,7 +295,10 @@ for (const [name, where] of Object.entries(seedLocations(() => join(dir, 'calls'
       if (local) await page.screenshot({ path: join(SCREENSHOTS, 'call.png'), fullPage: true });
     });
 
-    it('a call without a recording or a transcript says so', async () => {
+    it('a call without a recording or a transcript says so; a busy one shows its SIP status', async () => {
+      await open(page, at(`/calls/${seed.call('busy').callId}`));
+      expect(await page.locator('dl[data-role="insights"] dd[data-kind="sip_status"]').innerText()).toBe('486 Busy Here');
+      expect(await page.locator('dl[data-role="insights"] dd[data-kind="latency"]').count()).toBe(0);
       await open(page, at(`/calls/${seed.call('missed').callId}`));
       expect(await page.locator('audio').count()).toBe(0);
       expect(await page.locator('section.recording').innerText()).toContain('No recording for this call.');

@@ -23,6 +23,14 @@ export const NUMBERS = { caller: '+14155550100', agent: '+15550100000', other: '
 export const OGG = makeOgg(150);
 const HOUR = 3_600_000;
 
+/** CALLDATA_PRICE_TABLE of the seeded environment: prices the LLM, not the TTS (which the cost lists as unpriced). */
+export const PRICE_TABLE = { currency: 'USD', models: { 'openai/gpt-4.1-mini': { promptPer1M: 0.4, completionPer1M: 1.6 } } };
+/** What an answered call with insights used (usage per model, as the worker reports it). */
+const INSIGHT_USAGE = [
+  { kind: 'llm' as const, provider: 'openai', model: 'gpt-4.1-mini', promptTokens: 1_200, completionTokens: 150, promptCachedTokens: 0 },
+  { kind: 'tts' as const, provider: 'cartesia', model: 'sonic-2', characters: 420, audioMs: 21_000 },
+];
+
 export interface SeededCall {
   label: string;
   callId: string;
@@ -64,6 +72,8 @@ interface Plan {
   userNumber: string;
   recording?: boolean;
   conversation?: { role: 'user' | 'assistant'; content: string; interrupted?: boolean }[];
+  /** The worker also reported why the call ended, each turn's latency and the models' usage. */
+  insights?: boolean;
 }
 
 const PLANS: Plan[] = [
@@ -76,6 +86,7 @@ const PLANS: Plan[] = [
     direction: 'inbound',
     userNumber: NUMBERS.caller,
     recording: true,
+    insights: true,
     conversation: [
       { role: 'assistant', content: 'Thank you for calling Acme support, this is Ava. How can I help?' },
       { role: 'user', content: 'Hi, my order 4419 was supposed to arrive yesterday.' },
@@ -107,6 +118,7 @@ const PLANS: Plan[] = [
     status: 'completed',
     direction: 'outbound',
     userNumber: NUMBERS.caller,
+    insights: true,
     conversation: [
       { role: 'assistant', content: 'Hello, this is Ava from Acme calling about your renewal.' },
       { role: 'user', content: 'Sure, go ahead.' },
@@ -156,6 +168,7 @@ export async function seedCalls(options: {
     METADATA_LOCATION: options.location,
     TRANSCRIPTION_LOCATION: options.transcriptionLocation ?? options.location,
     TIMEZONE: options.timezone,
+    CALLDATA_PRICE_TABLE: JSON.stringify(PRICE_TABLE),
     ...s3Env(options.endpoint, options.bucket),
   };
   const config = loadConfig({ ...env, SAVE_METADATA: 'true', SAVE_TRANSCRIPTION: 'true' });
@@ -198,20 +211,29 @@ export async function seedCalls(options: {
     });
     const messages: FactMessage[] = [message(1, 'started', startedAtMs, {})];
     if (plan.answered) {
+      // Assistant turns took 300, 500, 700 ms to the first token (1.0, 1.5, 2.0 s end to end); user turns 400 ms to the end of the utterance.
+      const turns = conversation.map((item, i) =>
+        item.role === 'assistant' ? { id: item.id, llmTtftMs: 300 + 100 * i, e2eMs: 1_000 + 250 * i } : { id: item.id, endOfUtteranceDelayMs: 400 },
+      );
+      const insights: CallFacts = plan.insights ? { turns, usage: { [writer]: INSIGHT_USAGE } } : {};
+      const end = plan.insights ? { endReason: 'caller_hangup' as const, evidence: 'disconnect:CLIENT_INITIATED' } : {};
       messages.push(message(2, 'progress', answeredAtMs + 3_000, { answeredAtMs, conversation: conversation.slice(0, 2) }));
       messages.push(
         message(3, 'ended', endedAtMs, {
           answeredAtMs,
           conversation,
-          ended: { atMs: endedAtMs, source: 'worker', reason: 'caller hung up' },
-          outcome: { source: 'worker', atMs: endedAtMs, status: 'completed' },
+          ...insights,
+          ended: { atMs: endedAtMs, source: 'worker', reason: 'caller hung up', ...end },
+          outcome: { source: 'worker', atMs: endedAtMs, status: 'completed', ...end },
         }),
       );
     } else {
+      const busy = plan.status === 'busy';
       messages.push(
         message(2, 'unanswered', endedAtMs, {
-          ended: { atMs: endedAtMs, source: 'worker', reason: plan.status === 'busy' ? 'callee busy' : 'nobody answered' },
-          outcome: { source: 'worker', atMs: endedAtMs, status: plan.status },
+          ...(busy ? { sipStatus: { code: 486, text: 'Busy Here', atMs: endedAtMs } } : {}),
+          ended: { atMs: endedAtMs, source: 'worker', reason: busy ? 'callee busy' : 'nobody answered' },
+          outcome: { source: 'worker', atMs: endedAtMs, status: plan.status, ...(busy ? { endReason: 'busy' as const, evidence: 'sip:486' } : {}) },
         }),
       );
     }

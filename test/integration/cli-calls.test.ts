@@ -201,6 +201,30 @@ for (const [name, where] of Object.entries(seedLocations(() => join(dir, 'calls'
       expect(turns[0]?.slice(2, 10)).toBe(new Intl.DateTimeFormat('en-GB', { timeZone: TIMEZONE, timeStyle: 'medium' }).format(answeredAt));
     });
 
+    it('shows a call’s insights in words: why it ended, latency, usage and the estimated cost from CALLDATA_PRICE_TABLE', async () => {
+      // Act
+      const { code, stdout } = await calldata(['calls', 'show', seed.call('support').callId], seed.env);
+      const busy = await calldata(['calls', 'show', seed.call('busy').callId], seed.env);
+      // Assess: an Insights section between the metadata and the transcript, and no raw objects in the metadata
+      expect(code).toBe(0);
+      const insights = stdout.split('\nInsights\n')[1]?.split('\n\n')[0] ?? '';
+      expect(insights.split('\n')).toEqual([
+        '  Ended           caller_hangup — caller hung up',
+        '  Latency         end of utterance: p50 400 ms · p90 400 ms · max 400 ms (3 turns)',
+        '                  LLM first token: p50 500 ms · p90 700 ms · max 700 ms (3 turns)',
+        '                  end to end: p50 1500 ms · p90 2000 ms · max 2000 ms (3 turns)',
+        '  Usage           LLM openai/gpt-4.1-mini: 1,200 input tokens, 150 output tokens',
+        '                  TTS cartesia/sonic-2: 420 characters, 21 s of audio',
+        '  Estimated cost  0.00072 USD in total',
+        '                  openai/gpt-4.1-mini (llm): 0.00072 USD',
+        '                  not priced: cartesia/sonic-2',
+      ]);
+      expect(stdout.indexOf('\nInsights\n')).toBeLessThan(stdout.indexOf('\nTranscript'));
+      expect(stdout).not.toContain('[object Object]');
+      expect(stdout).not.toMatch(/\n {2}(latency|usage|estimated_cost) /);
+      expect(busy.stdout).toMatch(/\nInsights\n {2}Ended +busy — callee busy\n {2}SIP status +486 Busy Here\n/);
+    });
+
     it('shows the documents themselves with --json', async () => {
       const { code, stdout } = await calldata(['calls', 'show', seed.call('hostile').callId, '--json'], seed.env);
       expect(code).toBe(0);
@@ -269,6 +293,21 @@ describe('calldata calls with metadata in PostgreSQL and transcripts in a local 
     const documents = JSON.parse(raw.stdout) as { metadata: { call_id: string }; transcription: { conversation: { content: string }[] } };
     expect(documents.metadata.call_id).toBe(seed.call('sales').callId);
     expect(documents.transcription.conversation.map((c) => c.content)).toEqual(seed.call('sales').conversation.map((c) => c.content));
+  });
+
+  it('renders the metadata of a location that keeps only transcripts with the estimated cost of CALLDATA_PRICE_TABLE', async () => {
+    // Prepare: only SAVE_TRANSCRIPTION is on, so calls are read from TRANSCRIPTION_LOCATION, which keeps no metadata document
+    const env = { ...seed.env, SAVE_METADATA: 'false', SAVE_TRANSCRIPTION: 'true' };
+    // Act
+    const raw = await calldata(['calls', 'show', seed.call('sales').callId, '--json'], env);
+    const shown = await calldata(['calls', 'show', seed.call('sales').callId], env);
+    // Assess: the reader rendered the metadata from the record with the price table
+    expect(raw.code).toBe(0);
+    const documents = JSON.parse(raw.stdout) as { metadata: { estimated_cost?: unknown; latency?: unknown } };
+    expect(documents.metadata.estimated_cost).toEqual({ currency: 'USD', total: 0.00072, lines: [{ model: 'openai/gpt-4.1-mini', kind: 'llm', cost: 0.00072 }], unpriced: ['cartesia/sonic-2'] });
+    expect(documents.metadata.latency).toMatchObject({ llm_ttft: { p50_ms: 300, max_ms: 300, count: 1 } });
+    expect(shown.stdout).toMatch(/\n {2}stored at {2}.*transcripts/);
+    expect(shown.stdout).toContain('  Estimated cost  0.00072 USD in total\n');
   });
 });
 

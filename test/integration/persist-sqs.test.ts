@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { CreateQueueCommand, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getConfig, resetConfigForTests, type Config } from '../../functions/config/config.ts';
-import { decodeRecordingCommand, encodeMessage, withItemIds, type FactMessage, type RecordingCommand } from '../../functions/contract/facts.ts';
+import { decodeRecordingCommand, encodeMessage, MAX_TURNS_PER_MESSAGE, MAX_WIRE_BYTES, withItemIds, type FactMessage, type RecordingCommand } from '../../functions/contract/facts.ts';
 import type { RenderedDocuments } from '../../functions/contract/record.ts';
 import { recordModel } from '../../functions/domain/model.ts';
 import { handler } from '../../functions/persist/handler.ts';
@@ -122,7 +122,7 @@ describe('persist function on the SQS path', () => {
     // Assess
     expect(result.failed).toBe(0);
     const stored = await documentsOf(config, id);
-    expect(stored.metadata).toMatchObject({ call_id: id, status: 'completed', answered: true, timezone: TZ, end_reason: 'caller hung up' });
+    expect(stored.metadata).toMatchObject({ call_id: id, status: 'completed', answered: true, timezone: TZ, end_reason_detail: 'caller hung up' });
     expect(String(stored.metadata?.end_time)).toMatch(/-05:00$/);
     expect(stored.transcription?.conversation).toHaveLength(4);
     expect(stored.writers).toEqual({ 'job:AJ_test': 3 });
@@ -215,6 +215,28 @@ describe('persist function on the SQS path', () => {
     const stored = await documentsOf(config, message.callId);
     expect(stored.transcription?.conversation).toHaveLength(conversation.length);
     expect(Buffer.byteLength(JSON.stringify(stored.transcription))).toBeGreaterThan(2 * 1024 * 1024);
+  });
+
+  it('offloads a long call’s transcript but keeps its capped turn latency inline, under the SQS limit, and stores the latency summary', async () => {
+    // Prepare: a 4-hour call over 2 MB with the most turn facts a message may carry
+    const config = configure();
+    const sink = new SqsFactSink({ queueUrl, s3: config.s3 });
+    const conversation = withItemIds(longConversation(4 * 3600_000, 2.2 * 1024 * 1024));
+    const turns = conversation.slice(0, MAX_TURNS_PER_MESSAGE).map((item, i) => ({ id: item.id, llmTtftMs: 100 + (i % 100), e2eMs: 1_000 + i }));
+    const message = buildMessage({ callId: callId('turns'), kind: 'ended', conversation, facts: { turns } });
+
+    // Act
+    const receipt = await sink.send(message);
+    const result = await pollOnce(sqs, queueUrl, handler);
+
+    // Assess: the transcript went by reference, the turns stayed in a body well under SQS's limit, the summary counts every turn
+    expect(result.failed).toBe(0);
+    expect(receipt.offloaded).toBe(true);
+    expect(receipt.bytes).toBeLessThan(MAX_WIRE_BYTES / 4);
+    const stored = await documentsOf(config, message.callId);
+    expect(stored.transcription?.conversation).toHaveLength(conversation.length);
+    expect(stored.metadata?.latency?.llm_ttft).toEqual({ p50_ms: 149, p90_ms: 189, max_ms: 199, count: MAX_TURNS_PER_MESSAGE });
+    expect(stored.metadata?.latency?.e2e?.max_ms).toBe(1_000 + MAX_TURNS_PER_MESSAGE - 1);
   });
 
   it('returns only the records whose backend is down to the queue, parks the poison beside them, and stores them once it recovers', async () => {

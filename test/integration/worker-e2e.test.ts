@@ -83,6 +83,8 @@ const workers: Record<'hangup' | 'noHangup', WorkerProcess> = {} as never;
 /** Workers on the embedded default, started and killed by the re-dispatch test. */
 const embeddedWorkers: WorkerProcess[] = [];
 let workerEnv: (extra: Record<string, string>) => Record<string, string>;
+/** A worker's environment on the SQS pipeline (the AWS side runs in this process). */
+let sqsWorkerEnv: (extra: Record<string, string>) => Record<string, string>;
 
 type Doc = Partial<MetadataDocument> & Record<string, unknown>;
 
@@ -184,7 +186,7 @@ beforeAll(async () => {
     CALLDATA_WORKER_LOAD: 'jobs',
     ...extra,
   });
-  const sqsWorkerEnv = (extra: Record<string, string>) =>
+  sqsWorkerEnv = (extra: Record<string, string>) =>
     workerEnv({
       CALL_RECORDING: 'true',
       AWS_S3_BUCKET: bucket,
@@ -316,6 +318,38 @@ describe('the worker end to end', () => {
     expect(meta.tool_calls).toEqual([{ id: expect.any(String), name: 'end_call', arguments: '{}', output: expect.stringContaining(HANGUP_DISABLED_REPLY), is_error: false, timestamp: expect.stringMatching(/\+05:30$/) }]);
     const items = await conversation(room.sid);
     expect(items?.map((i) => i.content)).toEqual(['bye', 'Goodbye!', 'Of course, I am still here. Anything else?', 'no thanks', 'Have a nice day.']);
+  });
+
+  it('stores the latency summary of a call saved with metadata only (SAVE_TRANSCRIPTION=false), from the worker’s per-turn facts', async () => {
+    // Prepare: a worker that saves metadata but no transcripts; the setting comes from the .env in its
+    // own working directory (a temporary one: the repository's .env never reaches test workers)
+    const { SAVE_TRANSCRIPTION: _transcripts, ...env } = sqsWorkerEnv({ HANGUP_CALL: 'true', CALL_RECORDING: 'false' });
+    const worker = new WorkerProcess(`calldata-e2e-metaonly-${Date.now().toString(36)}`, env, join(folder, 'worker-metaonly.log'), { dotenv: 'SAVE_TRANSCRIPTION=false\n' });
+    embeddedWorkers.push(worker);
+    await worker.start();
+    const room = await rooms.callRoom(roomName('metaonly'), worker.agentName);
+    const caller = new SimulatedCaller({ livekitUrl, room: room.name, callStatus: 'active' });
+    await caller.join();
+    await caller.waitForAgent();
+    // Act: two turns, then the caller hangs up
+    await caller.say('hello', 'Hi, this is the front desk. How can I help?');
+    await caller.say('what are your hours?', 'We are open nine to five.');
+    await caller.leave();
+    // Assess: the worker read SAVE_TRANSCRIPTION=false from its .env, sent the turns' latency and no transcript,
+    // and the metadata has the per-call summary
+    const meta = await finalMetadata(room.sid);
+    expect(worker.logs()).toMatch(/"saveTranscription":false/);
+    const latency = meta.latency as Record<string, { p50_ms: number; p90_ms: number; max_ms: number; count: number }> | undefined;
+    expect(latency?.llm_ttft?.count).toBe(2);
+    expect(latency?.llm_ttft?.p50_ms).toBeGreaterThanOrEqual(40);
+    expect(meta).toMatchObject({ answered: true, end_reason: 'caller_hangup', usage: [{ ...SCRIPTED_MODEL, input_tokens: 270, input_cached_tokens: 0, output_tokens: 19 }] });
+    const sent = factPump.bodies.map((body) => JSON.parse(body) as { callId: string; writer: string; seq: number; facts: { conversation?: unknown[]; turns?: { id: string; llmTtftMs?: number }[] } });
+    const mine = sent.filter((m) => m.callId === room.sid && m.writer.startsWith('job:')).sort((x, y) => x.seq - y.seq);
+    expect(mine.length).toBeGreaterThan(0);
+    expect(mine.every((m) => m.facts.conversation === undefined)).toBe(true);
+    expect(mine.at(-1)?.facts.turns?.filter((t) => (t.llmTtftMs ?? 0) >= 40)).toHaveLength(2);
+    expect((await conversation(room.sid)) ?? []).toEqual([]);
+    await worker.stop();
   });
 
   it('stores a call whose agent session fails as failed / agent_error, never completed', async () => {

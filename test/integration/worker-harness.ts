@@ -5,7 +5,9 @@
  */
 import { deliver, receive, type Handler } from '../support/queue-poller.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, readFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateQueueCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { Room, type TextStreamReader } from '@livekit/rtc-node';
@@ -31,16 +33,30 @@ export async function eventually<T>(check: () => Promise<T | undefined | false> 
   }
 }
 
+export interface WorkerProcessOptions {
+  /** The text of a `.env` the worker finds in its working directory (none by default). */
+  dotenv?: string;
+}
+
+/**
+ * A real worker process. It runs in a fresh temporary directory, never the repository: the
+ * worker reads `./.env`, and a developer's own `.env` must not leak into the tests. Every path
+ * it needs is absolute (its entry file, and the test's locations and logs).
+ */
 export class WorkerProcess {
   readonly agentName: string;
   readonly logFile: string;
   private child: ChildProcess | undefined;
   private readonly env: Record<string, string>;
+  private readonly options: WorkerProcessOptions;
+  /** The worker's working directory, while it runs. */
+  private cwd: string | undefined;
 
-  constructor(agentName: string, env: Record<string, string>, logFile: string) {
+  constructor(agentName: string, env: Record<string, string>, logFile: string, options: WorkerProcessOptions = {}) {
     this.agentName = agentName;
     this.env = env;
     this.logFile = logFile;
+    this.options = options;
   }
 
   get pid(): number | undefined {
@@ -58,8 +74,10 @@ export class WorkerProcess {
   /** Starts the worker and resolves once it registered with LiveKit. */
   async start(): Promise<void> {
     const out = openSync(this.logFile, 'a');
-    this.child = spawn(process.execPath, ['worker/main.ts', 'dev', '--log-level', 'info'], {
-      cwd: ROOT,
+    this.cwd = mkdtempSync(join(tmpdir(), 'calldata-worker-cwd-'));
+    if (this.options.dotenv !== undefined) writeFileSync(join(this.cwd, '.env'), this.options.dotenv);
+    this.child = spawn(process.execPath, [join(ROOT, 'worker/main.ts'), 'dev', '--log-level', 'info'], {
+      cwd: this.cwd,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...this.env, LIVEKIT_AGENT_NAME: this.agentName },
       // Its own process group, so the job processes it forks can be killed with it.
       detached: true,
@@ -82,6 +100,12 @@ export class WorkerProcess {
   }
 
   async stop(): Promise<void> {
+    await this.terminate();
+    if (this.cwd) rmSync(this.cwd, { recursive: true, force: true });
+    this.cwd = undefined;
+  }
+
+  private async terminate(): Promise<void> {
     const child = this.child;
     if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -4,7 +4,7 @@
  * property test and by the per-backend property tests.
  */
 import fc from 'fast-check';
-import { MESSAGE_VERSION, type CallFacts, type ConversationItem, type FactMessage, type ToolCallFact, type UsageEntryFact } from '../../functions/contract/facts.ts';
+import { MESSAGE_VERSION, type CallFacts, type ConversationItem, type FactMessage, type ToolCallFact, type TurnFact, type UsageEntryFact } from '../../functions/contract/facts.ts';
 import { END_REASONS, END_SOURCES, FINAL_STATUSES, EGRESS_STATUSES } from '../../functions/contract/vocabulary.ts';
 
 const START = Date.UTC(2026, 10, 23, 19, 18, 38, 120);
@@ -40,6 +40,23 @@ const itemArb = (prefix: string) =>
       metrics: metricsArb,
     })
     .map(({ metrics, ...item }): ConversationItem => (metrics && Object.keys(metrics).length > 0 ? { ...item, metrics } : item));
+
+/**
+ * Per-turn latency facts beyond the transcript's: ids from a pool both jobs draw from, so two
+ * writers sometimes report the same turn with different values (the merge must still agree).
+ */
+const sharedTurnArb = fc
+  .record({
+    id: fc.integer({ min: 0, max: 5 }).map((n) => `turn-${n}`),
+    metrics: fc.record({ endOfUtteranceDelayMs: latencyMs, transcriptionDelayMs: latencyMs, llmTtftMs: latencyMs, ttsTtfbMs: latencyMs, e2eMs: latencyMs }),
+  })
+  .map(({ id, metrics }): TurnFact => JSON.parse(JSON.stringify({ id, ...metrics })) as TurnFact);
+
+/** The turns a job's items measured, as the worker sends them (by item id), then the shared ones. */
+function turnsOf(items: readonly ConversationItem[], shared: readonly TurnFact[]): TurnFact[] {
+  const own = items.flatMap((item): TurnFact[] => (item.metrics ? [{ id: item.id, ...item.metrics }] : []));
+  return [...own, ...shared];
+}
 
 /** The models a job may use: usage is cumulative per writer, so each message's counts only grow. */
 const MODELS = [
@@ -86,14 +103,20 @@ function workerArb(callId: string, writer: string, roomName: string, offsetMs: n
       tools: fc.uniqueArray(toolCallArb(`${writer}-`), { selector: (c) => c.id, maxLength: 3 }),
       amd: fc.option(fc.constantFrom('human', 'machine-vm', 'uncertain'), { nil: undefined }),
       ruleId: fc.option(fc.constantFrom('SDR_a', 'SDR_b'), { nil: undefined }),
+      // SAVE_TRANSCRIPTION: without it the job sends only the turns' latency, not the items.
+      transcript: fc.boolean(),
+      sharedTurns: fc.uniqueArray(sharedTurnArb, { selector: (t) => t.id, maxLength: 3 }),
     })
-    .map(({ items, count, answerAt, finalAt, status, userNumber, startSkewMs, endReason, sipCode, usage, tools, amd, ruleId }) => {
+    .map(({ items, count, answerAt, finalAt, status, userNumber, startSkewMs, endReason, sipCode, usage, tools, amd, ruleId, transcript, sharedTurns }) => {
+      const allTurns = turnsOf(items, sharedTurns);
       const messages: FactMessage[] = [];
       for (let step = 0; step < count; step++) {
         const at = START + offsetMs + step * 2_000;
         const answered = answerAt !== undefined && step >= answerAt;
         const final = finalAt !== undefined && step >= finalAt && step === count - 1;
         const conversation: ConversationItem[] = answered ? items.slice(0, Math.ceil(((step + 1) * items.length) / count)) : [];
+        // Cumulative, like the worker's: each message's turns are a prefix of the job's list.
+        const turns = answered ? allTurns.slice(0, Math.ceil(((step + 1) * allTurns.length) / count)) : [];
         messages.push(
           message(callId, writer, step + 1, step === 0 ? 'started' : final ? (answered ? 'ended' : 'unanswered') : 'progress', true, at, {
             roomName,
@@ -115,7 +138,8 @@ function workerArb(callId: string, writer: string, roomName: string, offsetMs: n
             ...(answered && tools.length > 0 ? { toolCalls: tools.slice(0, Math.ceil(((step + 1) * tools.length) / count)) } : {}),
             ...(amd && step > 0 ? { answeringMachine: { result: amd, atMs: START + offsetMs + 2_000, isMachine: amd.startsWith('machine') } } : {}),
             recording: { requested: true, bucket: 'recordings' },
-            ...(answered ? { conversation } : {}),
+            ...(answered && transcript ? { conversation } : {}),
+            ...(turns.length > 0 ? { turns } : {}),
           }),
         );
       }

@@ -11,6 +11,7 @@ import {
   deriveItemId,
   encodeMessage,
   encodeRecordingCommand,
+  MAX_TURNS_PER_MESSAGE,
   MAX_WIRE_BYTES,
   MESSAGE_VERSION,
   parseMessage,
@@ -164,6 +165,23 @@ describe('version-2 fact messages', () => {
   it('never let a producer send anything invalid', () => {
     // Prepare / Act / Assess
     expect(() => encodeMessage({ ...v2(), writer: '' })).toThrow(InvalidSnapshotError);
+  });
+});
+
+describe('per-turn latency facts', () => {
+  it('fit in one SQS message even at the cap with the longest ids and every metric, and one more is refused by name', () => {
+    // Prepare: the largest turn list the contract lets through (ids of 256 characters, five fractional metrics each)
+    const turn = (i: number) => ({ id: `t${String(i).padStart(255, '0')}`, endOfUtteranceDelayMs: 86_399_999.123456789, transcriptionDelayMs: 86_399_999.123456789, llmTtftMs: 86_399_999.123456789, ttsTtfbMs: 86_399_999.123456789, e2eMs: 86_399_999.123456789 });
+    const turns = Array.from({ length: MAX_TURNS_PER_MESSAGE }, (_, i) => turn(i));
+    const { conversation: _conversation, ...facts } = v2().facts;
+    // Act
+    const body = encodeMessage(v2({ facts: { ...facts, turns } }));
+    // Assess: under half the SQS limit, so the rest of the message (the conversation goes to S3 when large) keeps room
+    expect(Buffer.byteLength(body, 'utf8')).toBeLessThan(MAX_WIRE_BYTES / 2);
+    expect(decodeMessage(body).facts.turns).toHaveLength(MAX_TURNS_PER_MESSAGE);
+    const tooMany = () => encodeMessage(v2({ facts: { ...facts, turns: [...turns, turn(MAX_TURNS_PER_MESSAGE)] } }));
+    expect(tooMany).toThrow(InvalidSnapshotError);
+    expect(tooMany).toThrow(/facts\.turns/);
   });
 });
 

@@ -53,6 +53,7 @@ describe('the contract', () => {
       toolCalls: [{ id: 'call_1', name: 'end_call', arguments: '{}', output: 'done', isError: false, atMs: START }],
       answeringMachine: { result: 'human', isMachine: false, atMs: START },
       conversation: [{ id: 'i1', role: 'assistant', content: 'hi', interrupted: false, timestampMs: START, metrics: { llmTtftMs: 300, e2eMs: 900 } }],
+      turns: [{ id: 'i1', llmTtftMs: 300, e2eMs: 900 }],
     };
     const message = { v: MESSAGE_VERSION, kind: 'unanswered' as const, callId: CALL, writer: 'job:AJ_1:a', seq: 1, cumulative: true, sentAtMs: START, facts };
     expect(decodeMessage(encodeMessage(message)).facts).toEqual(facts);
@@ -221,6 +222,39 @@ describe('latency, tool calls, identifiers and answering machine', () => {
     expect(transcript?.conversation[1]).toEqual({ role: 'assistant', content: 'hello', interrupted: false, timestamp: '2026-11-23T19:18:40.120Z', metrics: { llm_ttft_ms: 300, tts_ttfb_ms: 100, e2e_ms: 900 } });
     // An item without metrics has exactly the spec's keys.
     expect(Object.keys(transcript?.conversation[3] ?? {})).toEqual(['role', 'content', 'interrupted', 'timestamp']);
+  });
+
+  it('summarizes latency from the turn facts alone (metadata without transcripts), counting a turn the transcript also holds once', () => {
+    // Prepare: job 1 sent only turn facts; job 2 sent turns and its transcript (same ids, same values);
+    // an older record's transcript item carries metrics no turn fact names
+    const first = answeredCall('job:AJ_1:a', { endReason: 'caller_hangup' }, { turns: [{ id: 'a1', llmTtftMs: 300, e2eMs: 900 }, { id: 'u1', endOfUtteranceDelayMs: 400 }] });
+    const secondItems = [
+      { id: 'a2', role: 'assistant' as const, content: 'sure', interrupted: false, timestampMs: START + 3_000, metrics: { llmTtftMs: 500 } },
+      { id: 'a3', role: 'assistant' as const, content: 'ok', interrupted: false, timestampMs: START + 4_000, metrics: { llmTtftMs: 700 } },
+    ];
+    const second = answeredCall('job:AJ_2:b', { endReason: 'caller_hangup' }, { turns: [{ id: 'a2', llmTtftMs: 500 }], conversation: secondItems });
+    // Act
+    const alone = render(first);
+    const both = render([...first, ...second]);
+    // Assess: no transcript was needed; a2 counts once, a3 (transcript only) counts too
+    expect(alone?.latency).toEqual({
+      end_of_utterance_delay: { p50_ms: 400, p90_ms: 400, max_ms: 400, count: 1 },
+      llm_ttft: { p50_ms: 300, p90_ms: 300, max_ms: 300, count: 1 },
+      e2e: { p50_ms: 900, p90_ms: 900, max_ms: 900, count: 1 },
+    });
+    expect(both?.latency?.llm_ttft).toEqual({ p50_ms: 500, p90_ms: 700, max_ms: 700, count: 3 });
+  });
+
+  it('merges two reports of one turn that disagree to the same value in any order', () => {
+    // Prepare: two jobs name the same turn id with different values
+    const a = answeredCall('job:AJ_1:a', {}, { turns: [{ id: 't1', llmTtftMs: 300 }] });
+    const b = answeredCall('job:AJ_2:b', {}, { turns: [{ id: 't1', llmTtftMs: 450 }] });
+    // Act
+    const ab = mergeAll([...a, ...b].map(stateOf));
+    const ba = mergeAll([...b, ...a].map(stateOf));
+    // Assess: one turn, the same one both ways
+    expect(ab.turns).toHaveLength(1);
+    expect(ab.turns).toEqual(ba.turns);
   });
 
   it('renders no latency, usage, tool calls or answering machine for a call that measured none', () => {

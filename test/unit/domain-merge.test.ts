@@ -53,7 +53,7 @@ describe('merge of call facts', () => {
     );
   }, PROPERTY_TIMEOUT_MS);
 
-  it('never shrinks the transcript, never forgets an answer, an end or an egress', () => {
+  it('never shrinks the transcript or the turns’ latency, never forgets an answer, an end or an egress', () => {
     fc.assert(
       fc.property(statesArb, statesArb, (as, bs) => {
         const a = mergeAll(as);
@@ -61,6 +61,8 @@ describe('merge of call facts', () => {
         // Every item of a is still there, unchanged or replaced by a same-id item.
         const ids = new Set((merged.conversation ?? []).map((i) => i.id));
         for (const item of a.conversation ?? []) expect(ids.has(item.id)).toBe(true);
+        const turnIds = new Set((merged.turns ?? []).map((t) => t.id));
+        for (const turn of a.turns ?? []) expect(turnIds.has(turn.id)).toBe(true);
         if (a.answeredAtMs !== undefined) expect(merged.answeredAtMs).toBeLessThanOrEqual(a.answeredAtMs);
         if (a.outcome) expect(merged.outcome).toBeDefined();
         if (a.ended) expect(merged.ended).toBeDefined();

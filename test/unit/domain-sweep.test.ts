@@ -134,7 +134,7 @@ describe('which open calls the sweeper closes', () => {
 });
 
 describe('the closing fact message', () => {
-  it('states that the call ended at its last fact and is over, with the sweeper as the (weakest) source', () => {
+  it('states that the call ended at its last fact and is over because its worker was lost, with the sweeper as the (weakest) source', () => {
     // Prepare
     const call = open('RM_abc123', 'sip-room-7', 15 * MINUTE);
 
@@ -152,7 +152,7 @@ describe('the closing fact message', () => {
       sentAtMs: NOW,
       facts: {
         ended: { source: 'sweeper', atMs: call.lastFactAtMs },
-        outcome: { source: 'sweeper', atMs: NOW, reason: WORKER_LOST.sweeper },
+        outcome: { source: 'sweeper', atMs: NOW, reason: WORKER_LOST.sweeper, endReason: 'worker_lost', evidence: 'sweeper' },
       },
     });
     expect(() => encodeMessage(message)).not.toThrow();

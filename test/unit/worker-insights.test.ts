@@ -10,7 +10,7 @@ import { APIConnectionError, llm, metrics, voice, type JobContext } from '@livek
 import { DisconnectReason, ParticipantKind, RoomEvent } from '@livekit/rtc-node';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../functions/config/config.ts';
-import { decodeMessage, encodeMessage, type FactMessage } from '../../functions/contract/facts.ts';
+import { decodeMessage, encodeMessage, MAX_TURNS_PER_MESSAGE, MAX_WIRE_BYTES, type FactMessage } from '../../functions/contract/facts.ts';
 import { mergeAll, stateOf } from '../../functions/domain/merge.ts';
 import { renderMetadata } from '../../functions/domain/render.ts';
 import type { FactSink, SendReceipt } from '../../functions/transport/sink.ts';
@@ -276,6 +276,71 @@ describe('the capture’s insight facts', () => {
         { type: 'tts_usage', provider: 'cartesia', model: 'sonic-2', characters_count: 3, audio_duration_ms: 900 },
       ],
     });
+  });
+
+  it('sends per-turn latency with metadata alone (no transcript), so the stored metadata still has the latency summary', async () => {
+    // Prepare: metadata on, transcripts off; two measured turns and one unmeasured
+    const { session, sink, hangUp, end } = call({ SAVE_TRANSCRIPTION: 'false' });
+    await vi.advanceTimersByTimeAsync(0);
+    session.item(new llm.ChatMessage({ role: 'user', content: 'hello', id: 'item_1', metrics: { endOfTurnDelay: 0.4, transcriptionDelay: 0.2 } }));
+    session.item(new llm.ChatMessage({ role: 'assistant', content: 'Hi!', id: 'item_2', metrics: { llmNodeTtft: 0.35, ttsNodeTtfb: 0.12, e2eLatency: 0.9 } }));
+    session.item(new llm.ChatMessage({ role: 'user', content: 'thanks', id: 'item_3' }));
+    // Act: a progress message goes out for the measured turns; then the caller hangs up
+    await vi.advanceTimersByTimeAsync(1_500);
+    const progress = sink.last;
+    hangUp(DisconnectReason.CLIENT_INITIATED);
+    const final = await end();
+    // Assess: no transcript travels, the turns do (by item id), and the summary is rendered from them
+    expect(progress.kind).toBe('progress');
+    expect(progress.facts.turns).toHaveLength(2);
+    expect(final.facts.conversation).toBeUndefined();
+    expect(final.facts.turns).toEqual([
+      { id: 'item_1', endOfUtteranceDelayMs: 400, transcriptionDelayMs: 200 },
+      { id: 'item_2', llmTtftMs: 350, ttsTtfbMs: 120, e2eMs: 900 },
+    ]);
+    expect(metadataOf(sink.messages)?.latency).toEqual({
+      end_of_utterance_delay: { p50_ms: 400, p90_ms: 400, max_ms: 400, count: 1 },
+      transcription_delay: { p50_ms: 200, p90_ms: 200, max_ms: 200, count: 1 },
+      llm_ttft: { p50_ms: 350, p90_ms: 350, max_ms: 350, count: 1 },
+      tts_ttfb: { p50_ms: 120, p90_ms: 120, max_ms: 120, count: 1 },
+      e2e: { p50_ms: 900, p90_ms: 900, max_ms: 900, count: 1 },
+    });
+  });
+
+  it('sends no turn latency when metadata is off (transcript items keep their own metrics)', async () => {
+    // Prepare: transcripts only
+    const { session, hangUp, end } = call({ SAVE_METADATA: 'false' });
+    await vi.advanceTimersByTimeAsync(0);
+    session.item(new llm.ChatMessage({ role: 'assistant', content: 'Hi!', id: 'item_2', metrics: { llmNodeTtft: 0.35 } }));
+    // Act
+    hangUp(DisconnectReason.CLIENT_INITIATED);
+    const final = await end();
+    // Assess
+    expect(final.facts.turns).toBeUndefined();
+    expect(final.facts.conversation?.[0]?.metrics).toEqual({ llmTtftMs: 350 });
+  });
+
+  it('caps a long call’s turn list at its first MAX_TURNS_PER_MESSAGE turns, each message holding all the earlier ones did, inside one SQS message', async () => {
+    // Prepare: metadata only; more measured turns than the cap, with the longest ids the contract allows
+    const { session, sink, hangUp, end } = call({ SAVE_TRANSCRIPTION: 'false' });
+    await vi.advanceTimersByTimeAsync(0);
+    const id = (i: number) => `item_${String(i).padStart(251, '0')}`;
+    for (let i = 0; i < MAX_TURNS_PER_MESSAGE / 2; i++) session.item(new llm.ChatMessage({ role: 'assistant', content: 'x', id: id(i), metrics: { llmNodeTtft: 86_399.123456789, ttsNodeTtfb: 86_399.987654321, e2eLatency: 86_399.5 } }));
+    await vi.advanceTimersByTimeAsync(1_500);
+    const early = sink.last;
+    for (let i = MAX_TURNS_PER_MESSAGE / 2; i < MAX_TURNS_PER_MESSAGE + 200; i++) session.item(new llm.ChatMessage({ role: 'user', content: 'y', id: id(i), metrics: { endOfTurnDelay: 86_399.25, transcriptionDelay: 86_399.75 } }));
+    // Act
+    hangUp(DisconnectReason.CLIENT_INITIATED);
+    const final = await end();
+    // Assess: the first turns are kept (a prefix, so the earlier message's turns are all still there) and the body fits SQS
+    expect(early.facts.turns).toHaveLength(MAX_TURNS_PER_MESSAGE / 2);
+    expect(final.facts.turns).toHaveLength(MAX_TURNS_PER_MESSAGE);
+    expect(final.facts.turns?.[0]?.id).toBe(id(0));
+    expect(final.facts.turns?.at(-1)?.id).toBe(id(MAX_TURNS_PER_MESSAGE - 1));
+    const finalIds = new Set(final.facts.turns?.map((t) => t.id));
+    expect(early.facts.turns?.every((t) => finalIds.has(t.id))).toBe(true);
+    expect(Buffer.byteLength(encodeMessage(final), 'utf8')).toBeLessThan(MAX_WIRE_BYTES / 2);
+    expect(metadataOf(sink.messages)?.latency?.llm_ttft?.count).toBe(MAX_TURNS_PER_MESSAGE / 2);
   });
 
   it('stores a session that closes with an error as failed / agent_error, never completed', async () => {

@@ -25,6 +25,7 @@ import { hostname } from 'node:os';
 import { extname, join } from 'node:path';
 import type { Config } from '../../config/config.ts';
 import { callRow, CallsInputError, classifySearch, conversationLines, isCallId, parseFilters, zoneLabel } from '../../domain/calls.ts';
+import { insightLines } from '../../domain/call-insights.ts';
 import { InvalidQueryError } from '../../storage/errors.ts';
 import { CallNotFoundError, CallReader, describeError, NoRecordingError } from '../reader.ts';
 import { CallDataError } from '../../errors.ts';
@@ -170,6 +171,8 @@ export async function startBrowseServer(config: Config, options: BrowseOptions =
       location: details.location,
       row: details.summary ? callRow(details.summary, config.timezone) : null,
       metadata: details.metadata ?? null,
+      // The same words `calls show` prints (functions/domain/call-insights.ts).
+      insights: insightLines(details.metadata),
       hasTranscript: details.transcription !== undefined,
       conversation: conversationLines(details.transcription, config.timezone),
       recording: details.recording ? { src: `${base}/recording` } : null,

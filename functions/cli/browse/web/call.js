@@ -18,22 +18,63 @@ const LABELS = {
   answered: 'Answered',
   status: 'Status',
   end_reason: 'End reason',
+  end_reason_detail: 'End reason (detail)',
+  sip_status_code: 'SIP status code',
+  sip_status: 'SIP status',
   recording_filename: 'Recording file',
   recording_location: 'Recording location',
   recording_status: 'Recording status',
   recording_error: 'Recording error',
   recording_size_bytes: 'Recording size (bytes)',
   recording_duration: 'Recording length (s)',
+  recording_duration_ms: 'Recording length (ms)',
+  egress_id: 'Egress id',
+  job_id: 'Job id',
+  room_sid: 'Room SID',
+  sip_call_id: 'SIP call id',
+  trunk_id: 'Trunk',
+  dispatch_rule_id: 'Dispatch rule',
+  answering_machine: 'Answering machine',
+  tool_calls: 'Tool calls',
 };
 
-/** @param {Record<string, unknown>} metadata */
-function metadataList(metadata) {
+/** @param {unknown} value */
+function shown(value) {
+  if (typeof value === 'boolean') return yesNo(value);
+  if (value === null || value === undefined) return '–';
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
+
+/**
+ * @param {Record<string, unknown>} metadata
+ * @param {Set<string>} inInsights fields the Insights list says in words (their raw objects are left out here)
+ */
+function metadataList(metadata, inInsights) {
   return el(
     'dl',
     { class: 'metadata', 'data-role': 'metadata' },
-    Object.entries(metadata).map(([key, value]) => [
-      el('dt', {}, /** @type {Record<string, string>} */ (LABELS)[key] ?? key),
-      el('dd', { 'data-field': key }, typeof value === 'boolean' ? yesNo(value) : value === null || value === undefined ? '–' : String(value)),
+    Object.entries(metadata)
+      .filter(([key, value]) => !(typeof value === 'object' && value !== null && inInsights.has(key)))
+      .map(([key, value]) => [el('dt', {}, /** @type {Record<string, string>} */ (LABELS)[key] ?? key), el('dd', { 'data-field': key }, shown(value))]),
+  );
+}
+
+/**
+ * Why the call ended, the SIP status, the latency summary, usage and estimated cost: the
+ * server's lines (the same words `calldata calls show` prints).
+ * @param {{ field: string, label: string, lines: string[] }[]} insights
+ */
+function insightList(insights) {
+  return el(
+    'dl',
+    { class: 'metadata insights', 'data-role': 'insights' },
+    insights.map((insight) => [
+      el('dt', {}, insight.label),
+      el(
+        'dd',
+        { 'data-kind': insight.field },
+        insight.lines.map((line) => el('div', { class: 'insight-line' }, line)),
+      ),
     ]),
   );
 }
@@ -105,7 +146,19 @@ export async function renderCall(main, callId) {
     title,
     summary,
     call.notes.map((/** @type {string} */ note) => el('p', { class: 'note' }, note)),
-    el('div', { class: 'call-grid' }, el('section', { class: 'details', 'aria-label': 'Metadata' }, el('h2', {}, 'Metadata'), call.metadata ? metadataList(call.metadata) : el('p', {}, 'No metadata stored.'), links), el('div', {}, recording, transcript)),
+    el(
+      'div',
+      { class: 'call-grid' },
+      el(
+        'section',
+        { class: 'details', 'aria-label': 'Metadata' },
+        call.insights.length > 0 ? [el('h2', {}, 'Insights'), insightList(call.insights)] : null,
+        el('h2', {}, 'Metadata'),
+        call.metadata ? metadataList(call.metadata, new Set(call.insights.map((/** @type {{ field: string }} */ i) => i.field))) : el('p', {}, 'No metadata stored.'),
+        links,
+      ),
+      el('div', {}, recording, transcript),
+    ),
     el('p', { class: 'permalink hint' }, 'Stored at ', el('code', {}, call.location), ' · ', el('a', { href: callPath(callId) }, 'link to this call')),
   );
   document.title = `calldata: ${row?.roomName ?? callId}`;
