@@ -25,7 +25,9 @@ import { getConfig, type Config } from '../functions/config/config.ts';
 import {
   CALL_ID_PATTERN,
   deriveItemId,
+  MAX_TOOL_CALLS_PER_MESSAGE,
   MAX_TURNS_PER_MESSAGE,
+  TOOL_CALL_BUDGET_BYTES,
   MESSAGE_VERSION,
   WRITER_PATTERN,
   type CallFacts,
@@ -156,6 +158,8 @@ export class CallDataCapture {
   /** function_tools_executed events not yet converted (converted when a message is built). */
   private readonly toolEvents: { event: FunctionToolsExecutedLike; atMs: number }[] = [];
   private readonly toolCalls: ToolCallFact[] = [];
+  private toolCallBytes = 0;
+  private toolCallsOmitted = 0;
   private status: FinalStatus | undefined;
   private finalKind: 'ended' | 'unanswered' | undefined;
   private seq = 0;
@@ -512,10 +516,25 @@ export class CallDataCapture {
     return usageFrom((modelUsage ?? this.lastUsage?.modelUsage)?.slice(0, 64));
   }
 
-  /** Every tool call so far (events converted once, on the first build after they came). */
+  /**
+   * The job's tool calls, in order, up to TOOL_CALL_BUDGET_BYTES of JSON (events converted once, on
+   * the first build after they came). Tool calls travel inline, never by reference, so the budget
+   * keeps every message under the SQS limit beside the turns; keeping the first ones (not the
+   * last) keeps each message a superset of the previous one, as `cumulative` promises.
+   */
   private takeToolCalls(): ToolCallFact[] {
-    for (const { event, atMs } of this.toolEvents.splice(0)) this.toolCalls.push(...toolCallsFrom(event, atMs));
-    return this.toolCalls.slice(-10_000);
+    for (const { event, atMs } of this.toolEvents.splice(0)) {
+      for (const call of toolCallsFrom(event, atMs)) {
+        const bytes = Buffer.byteLength(JSON.stringify(call), 'utf8');
+        if (this.toolCallBytes + bytes > TOOL_CALL_BUDGET_BYTES || this.toolCalls.length >= MAX_TOOL_CALLS_PER_MESSAGE) {
+          if (this.toolCallsOmitted++ === 0) logger.warn('tool calls beyond the per-call budget are not saved', { callId: this.callId, budgetBytes: TOOL_CALL_BUDGET_BYTES });
+          continue;
+        }
+        this.toolCallBytes += bytes;
+        this.toolCalls.push(call);
+      }
+    }
+    return this.toolCalls;
   }
 
   /** The job's whole view as the next message (also what the sender sends): every call numbers it. */

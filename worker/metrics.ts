@@ -8,8 +8,12 @@
 import type { ToolCallFact } from '../functions/contract/facts.ts';
 import { usageEntryFromModelUsage, type EndEvidence, type ModelUsageLike, type UsageEntry } from '../functions/domain/insights/index.ts';
 
+/**
+ * A tool call's arguments and output are each kept to this many characters (the contract allows
+ * 64,000): even in 4-byte characters one call then fits TOOL_CALL_BUDGET_BYTES with room to spare.
+ */
+const MAX_TOOL_TEXT = 16_000;
 /** The contract's caps (functions/contract/facts.ts). */
-const MAX_TOOL_TEXT = 64_000;
 const MAX_ID = 256;
 const MAX_DETAIL = 300;
 

@@ -60,6 +60,13 @@ export type TurnLatencyFact = z.infer<typeof turnLatencySchema>;
  * writer's entries, so a re-dispatched job adds its own.
  */
 export const MAX_TURNS_PER_MESSAGE = 1_000;
+/**
+ * Tool calls travel inline (only the conversation is ever offloaded to S3): a job sends at most
+ * this many, and at most TOOL_CALL_BUDGET_BYTES of them as JSON, so that with the turns a
+ * message stays well under SQS's 1 MiB.
+ */
+export const MAX_TOOL_CALLS_PER_MESSAGE = 10_000;
+export const TOOL_CALL_BUDGET_BYTES = 192 * 1024;
 
 /**
  * One turn's latency, by the turn's transcript item id: sent whenever metadata is saved, with or
@@ -178,7 +185,7 @@ export const callFactsSchema = z.object({
   /** Per writer, its model usage so far (a writer's reports are cumulative; writers add up). */
   usage: z.record(z.string().regex(WRITER_PATTERN), z.array(usageEntrySchema).max(64)).optional(),
   /** Function tools the agent ran, by id (SAVE_TOOL_CALLS=true only). */
-  toolCalls: z.array(toolCallSchema).max(10_000).optional(),
+  toolCalls: z.array(toolCallSchema).max(MAX_TOOL_CALLS_PER_MESSAGE).optional(),
   /** LiveKit's answering-machine detection verdict (AMDCategory: human, machine-vm, ...). */
   answeringMachine: z.object({ result: text(64), atMs: epochMs, isMachine: z.boolean().optional() }).optional(),
   recording: recordingFactsSchema.optional(),

@@ -10,7 +10,7 @@ import { APIConnectionError, llm, metrics, voice, type JobContext } from '@livek
 import { DisconnectReason, ParticipantKind, RoomEvent } from '@livekit/rtc-node';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../functions/config/config.ts';
-import { decodeMessage, encodeMessage, MAX_TURNS_PER_MESSAGE, MAX_WIRE_BYTES, type FactMessage } from '../../functions/contract/facts.ts';
+import { decodeMessage, encodeMessage, MAX_TURNS_PER_MESSAGE, MAX_WIRE_BYTES, TOOL_CALL_BUDGET_BYTES, type FactMessage } from '../../functions/contract/facts.ts';
 import { mergeAll, stateOf } from '../../functions/domain/merge.ts';
 import { renderMetadata } from '../../functions/domain/render.ts';
 import type { FactSink, SendReceipt } from '../../functions/transport/sink.ts';
@@ -341,6 +341,36 @@ describe('the capture’s insight facts', () => {
     expect(early.facts.turns?.every((t) => finalIds.has(t.id))).toBe(true);
     expect(Buffer.byteLength(encodeMessage(final), 'utf8')).toBeLessThan(MAX_WIRE_BYTES / 2);
     expect(metadataOf(sink.messages)?.latency?.llm_ttft?.count).toBe(MAX_TURNS_PER_MESSAGE / 2);
+  });
+
+  it('keeps the first tool calls within TOOL_CALL_BUDGET_BYTES, so with the most turns a message still fits SQS', async () => {
+    // Prepare: metadata and tool calls on; the most turns, then tool calls with the largest texts the worker keeps
+    const { session, sink, hangUp, end } = call({ SAVE_TRANSCRIPTION: 'false', SAVE_TOOL_CALLS: 'true' });
+    await vi.advanceTimersByTimeAsync(0);
+    const id = (i: number) => `item_${String(i).padStart(251, '0')}`;
+    for (let i = 0; i < MAX_TURNS_PER_MESSAGE; i++) session.item(new llm.ChatMessage({ role: 'assistant', content: 'x', id: id(i), metrics: { llmNodeTtft: 86_399.1, ttsNodeTtfb: 86_399.9, e2eLatency: 86_399.5 } }));
+    const big = 'é'.repeat(70_000);
+    const toolCall = (n: number) =>
+      voice.createFunctionToolsExecutedEvent({
+        functionCalls: [new llm.FunctionCall({ callId: `call_${n}`, name: 'search', args: big, createdAt: CREATED_AT + n })],
+        functionCallOutputs: [new llm.FunctionCallOutput({ callId: `call_${n}`, output: big, isError: false })],
+      });
+    for (let n = 0; n < 2; n++) session.emit('function_tools_executed', toolCall(n));
+    await vi.advanceTimersByTimeAsync(1_500);
+    const early = sink.last;
+    for (let n = 2; n < 40; n++) session.emit('function_tools_executed', toolCall(n));
+    // Act
+    hangUp(DisconnectReason.CLIENT_INITIATED);
+    const final = await end();
+    // Assess: a prefix of the tool calls within the budget, every earlier one still there, and the body fits SQS
+    const calls = final.facts.toolCalls ?? [];
+    expect(calls.length).toBeGreaterThan(0);
+    expect(calls.length).toBeLessThan(40);
+    expect(calls.map((c) => c.id)).toEqual(calls.map((_, n) => `call_${n}`));
+    expect(Buffer.byteLength(JSON.stringify(calls), 'utf8')).toBeLessThanOrEqual(TOOL_CALL_BUDGET_BYTES + 1_024);
+    expect(early.facts.toolCalls?.every((c) => calls.some((k) => k.id === c.id))).toBe(true);
+    expect(Buffer.byteLength(encodeMessage(final), 'utf8')).toBeLessThan(MAX_WIRE_BYTES);
+    expect(() => decodeMessage(encodeMessage(final))).not.toThrow();
   });
 
   it('stores a session that closes with an error as failed / agent_error, never completed', async () => {
