@@ -55,7 +55,7 @@ function createPipeline(config: Config): Pipeline {
     Promise.all(
       locationPlan(config).map(async (plan) => ({
         location: plan.location,
-        backend: await backendFor(plan.location, { s3: config.s3, documents: plan.documents, model, modelKey: config.timezone }),
+        backend: await backendFor(plan.location, { s3: config.s3, documents: plan.documents, model }),
       })),
     ),
   );

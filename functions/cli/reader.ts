@@ -95,7 +95,7 @@ export class CallReader {
   }
 
   private backend(location: string): Promise<StorageBackend> {
-    return backendFor(location, { s3: this.config.s3, documents: this.documentsAt(location), model: this.model, modelKey: this.config.timezone });
+    return backendFor(location, { s3: this.config.s3, documents: this.documentsAt(location), model: this.model });
   }
 
   /** A page of calls, newest first. */

@@ -5,6 +5,7 @@ import { chooseFolder, renderDocuments, summarize, type RenderOptions } from './
 
 export function recordModel(timezone: string, options: RenderOptions = {}): RecordModel {
   return {
+    key: JSON.stringify([timezone, options.priceTable ?? null]),
     merge: mergeStates,
     same: sameState,
     chooseFolder: (state) => chooseFolder(state, timezone),

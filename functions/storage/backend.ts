@@ -22,6 +22,8 @@ import { BackendUnavailableError, InvalidQueryError } from './errors.ts';
 
 /** The merge rules and renderers, supplied by functions/domain/model.ts. */
 export interface RecordModel {
+  /** Equal for models that render alike (the zone and rendering options): part of a backend's cache key. */
+  readonly key: string;
   merge(a: CallState, b: CallState): CallState;
   same(a: CallState, b: CallState): boolean;
   /** `<slug>/<timestamp>` once the record knows its room and start. */

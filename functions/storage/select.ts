@@ -32,8 +32,6 @@ export function backendKind(location: string): BackendKind {
 
 export interface SelectOptions extends BackendOptions {
   s3: S3Settings;
-  /** Distinguishes record models (e.g. two timezones in one test process); part of the cache key. */
-  modelKey: string;
 }
 
 /** The one place each backend module is imported (esbuild makes each `import()` a chunk). */
@@ -78,7 +76,7 @@ export async function loadBackendModules(locations: readonly string[]): Promise<
 
 /** The process-wide backend for a location and document set (created on first use). */
 export function backendFor(location: string, options: SelectOptions): Promise<StorageBackend> {
-  const key = `${location}\u0000${[...options.documents].sort().join(',')}\u0000${options.modelKey}`;
+  const key = `${location}\u0000${[...options.documents].sort().join(',')}\u0000${options.model.key}`;
   let instance = instances.get(key);
   if (!instance) {
     instance = create(location, options);

@@ -227,8 +227,8 @@ beforeAll(async () => {
   s3Settings = { bucket: outputs.BucketName, endpoint, region: 'us-east-1', forcePathStyle: true, ...LOCALSTACK_CREDENTIALS };
   // Read as the deployed persist function writes: metadata in the bucket, transcripts in PostgreSQL.
   const model = recordModel(TIMEZONE);
-  metadata = await backendFor('s3', { s3: s3Settings, documents: ['metadata'], model, modelKey: TIMEZONE });
-  transcripts = await backendFor(SERVERS.postgres.url, { s3: s3Settings, documents: ['transcription'], model, modelKey: TIMEZONE });
+  metadata = await backendFor('s3', { s3: s3Settings, documents: ['metadata'], model });
+  transcripts = await backendFor(SERVERS.postgres.url, { s3: s3Settings, documents: ['transcription'], model });
   useLocalstackEnv(endpoint);
   worker = new SqsFactSink({ queueUrl: outputs.SnapshotQueueUrl, s3: s3Settings });
 }, 420_000);

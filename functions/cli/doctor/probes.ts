@@ -54,7 +54,7 @@ export function probesFor(config: Config, env: Env = process.env): Probe[] {
       kind: 'location',
       variable,
       target: location === 's3' ? `s3 (bucket ${config.s3.bucket ?? 'unset'})` : shownLocation(location),
-      run: async () => (await backendFor(location, { s3: config.s3, documents: [], model, modelKey: config.timezone })).read(PROBE_CALL_ID),
+      run: async () => (await backendFor(location, { s3: config.s3, documents: [], model })).read(PROBE_CALL_ID),
     });
   }
   for (const [variable, url] of [
