@@ -179,6 +179,9 @@ export class CallDataStack extends Stack {
       SAVE_TRANSCRIPTION: String(settings.saveTranscription),
       ...(settings.timezone ? { TIMEZONE: settings.timezone } : {}),
     };
+    // The functions that render metadata from records (persist; the sweeper reads them through the
+    // same record model) turn usage into `estimated_cost` with it. The deployed worker only sends facts.
+    const priceEnv: Record<string, string> = settings.priceTable ? { CALLDATA_PRICE_TABLE: settings.priceTable } : {};
     let vpc: ec2.IVpc | undefined;
     let vpcSubnets: ec2.SubnetSelection | undefined;
     let securityGroups: ec2.ISecurityGroup[] | undefined;
@@ -233,6 +236,7 @@ export class CallDataStack extends Stack {
       ...vpcProps,
       environment: {
         ...flagsEnv,
+        ...priceEnv,
         ...locationEnv,
         ...s3Env,
         // With a queue URL the recording commands go to the recording queue, never in-process.
@@ -325,6 +329,7 @@ export class CallDataStack extends Stack {
         ...vpcProps,
         environment: {
           ...flagsEnv,
+          ...priceEnv,
           ...locationEnv,
           ...s3Env,
           ...livekitEnv,

@@ -4,7 +4,9 @@
  * change a deploy. Validated once; every error names the context key.
  */
 import { IANAZone } from 'luxon';
-import { readBoolean, readInteger, type Env, type Problem } from '../functions/config/env.ts';
+import { ANSWER_TIMEOUT_BOUNDS_MS, SWEEP_AFTER_BOUNDS_MS } from '../functions/config/config.ts';
+import { readBoolean, readInteger, readJson, type Env, type Problem } from '../functions/config/env.ts';
+import { priceTableSchema } from '../functions/config/price-table.ts';
 import { CallDataError } from '../functions/errors.ts';
 
 /** Prefix of the claim-check payloads; equals PAYLOAD_PREFIX in functions/transport/payload.ts (a unit test checks). */
@@ -97,7 +99,18 @@ export interface CallDataSettings {
    * whose test servers run without EventBridge (the function is deployed and can be invoked).
    */
   sweepSchedule: boolean;
+  /**
+   * The price table (CALLDATA_PRICE_TABLE of the persist and sweeper functions) as compact JSON,
+   * validated at synth by the runtime's own reader; undefined = no `estimated_cost`.
+   */
+  priceTable?: string;
 }
+
+/**
+ * Lambda allows 4 KB for all of a function's variables together; the price table may take half
+ * (a few dozen models), leaving room for the rest of the configuration.
+ */
+export const PRICE_TABLE_MAX_BYTES = 2_048;
 
 /** CloudWatch Logs accepts only these retention periods. */
 export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
@@ -139,6 +152,8 @@ export function readSettings(source: Source): CallDataSettings {
     const fromContext = source.context(key);
     if (fromContext === undefined || fromContext === null) return undefined;
     if (Array.isArray(fromContext)) return fromContext.map(String).join(',');
+    // A JSON object in cdk.json (e.g. priceTable) reaches the readers as its JSON text.
+    if (typeof fromContext === 'object') return JSON.stringify(fromContext);
     return String(fromContext).trim();
   };
   const text = (key: string): string | undefined => raw(key) || undefined;
@@ -223,11 +238,12 @@ export function readSettings(source: Source): CallDataSettings {
     egressS3Secret: text('egressS3Secret'),
     alarmEmail: text('alarmEmail'),
     destroyOnDelete: bool('destroyOnDelete', localstack),
-    answerTimeoutMs: raw('answerTimeoutMs') ? int('answerTimeoutMs', 30_000, 1_000, 600_000) : undefined,
-    // The same bounds as functions/config/config.ts.
-    sweepAfterMs: raw('sweepAfterMs') ? int('sweepAfterMs', 10 * 60_000, 1_000, 7 * 24 * 60 * 60_000) : undefined,
+    // The runtime's own bounds (functions/config/config.ts); unset leaves the runtime's default.
+    answerTimeoutMs: raw('answerTimeoutMs') ? int('answerTimeoutMs', ANSWER_TIMEOUT_BOUNDS_MS.min, ANSWER_TIMEOUT_BOUNDS_MS.min, ANSWER_TIMEOUT_BOUNDS_MS.max) : undefined,
+    sweepAfterMs: raw('sweepAfterMs') ? int('sweepAfterMs', SWEEP_AFTER_BOUNDS_MS.min, SWEEP_AFTER_BOUNDS_MS.min, SWEEP_AFTER_BOUNDS_MS.max) : undefined,
     sweeperTimeoutSeconds: int('sweeperTimeoutSeconds', 120, 10, 900),
     sweepSchedule: bool('sweepSchedule', !localstack),
+    priceTable: priceTableJson(readJson(context, 'priceTable', priceTableSchema, readerProblems, { what: 'a valid price table' })),
   };
 
   if (settings.timezone && !IANAZone.isValidZone(settings.timezone)) {
@@ -270,6 +286,9 @@ export function readSettings(source: Source): CallDataSettings {
       problems.push(`${label('workerEnvironment')}: ${name} looks like a secret; pass it in workerSecrets (a Secrets Manager reference) instead`);
     }
   }
+  if (settings.priceTable && Buffer.byteLength(settings.priceTable) > PRICE_TABLE_MAX_BYTES) {
+    problems.push(`${label('priceTable')}: ${Buffer.byteLength(settings.priceTable)} bytes as JSON, more than the ${PRICE_TABLE_MAX_BYTES} a function's environment can spare: keep only the models the agents use`);
+  }
   if (settings.alarmEmail && !/^[^@\s]+@[^@\s]+$/.test(settings.alarmEmail)) problems.push(`${label('alarmEmail')}: not an e-mail address`);
   if (settings.workerCpu && ![256, 512, 1024, 2048, 4096, 8192, 16384].includes(settings.workerCpu)) {
     problems.push(`${label('workerCpu')}: Fargate accepts 256, 512, 1024, 2048, 4096, 8192 or 16384`);
@@ -277,4 +296,9 @@ export function readSettings(source: Source): CallDataSettings {
   problems.unshift(...readerProblems.map((p) => `${label(p.variable)}: ${p.message}`));
   if (problems.length > 0) throw new SettingsError(problems);
   return settings;
+}
+
+/** The table as the functions get it: compact JSON, whether context gave it inline, as an object or as a file. */
+function priceTableJson(table: unknown): string | undefined {
+  return table === undefined ? undefined : JSON.stringify(table);
 }

@@ -2,7 +2,8 @@
 # The package build: dist/ holds JavaScript and .d.ts files for the package's entry points
 # (package.json "exports") and the CLI, compiled by tsc from the TypeScript sources
 # (tsconfig.build.json), plus the browse page's static files. Incremental: a rebuild with no
-# change takes about a second. `npm pack` runs it (prepack), as does `npm ci` (prepare).
+# change takes about a second. `npm pack` runs it (prepack); `npm ci` does not (no prepare
+# script): inside the clone the CLI runs from the TypeScript sources, `npm run build` makes dist/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"

@@ -5,7 +5,7 @@
  * Everything comes from the one configuration (functions/config/config.ts), validated by
  * worker/main.ts before the worker registers, so nothing here falls back silently:
  * models are LiveKit Inference strings (AGENT_LLM, AGENT_STT, AGENT_TTS, AGENT_INSTRUCTIONS);
- * CALLDATA_AGENT_SCRIPT switches to the offline scripted, text-only agent (worker/script.ts;
+ * CALLDATA_AGENT_SCRIPT switches to the offline scripted, text-only agent (functions/config/agent-script.ts;
  * no STT/TTS, replies from ScriptedLLM (FakeLLM's rules plus usage and errors), text over the `lk.chat` topic).
  */
 import { defineAgent, voice, type JobContext } from '@livekit/agents';
@@ -15,7 +15,6 @@ import { attachCallData } from './capture.ts';
 import { parseJobMetadata } from './call-info.ts';
 import { END_CALL_TOOL, endCallTool } from './hangup.ts';
 import { dialIfOutbound } from './outbound.ts';
-import { loadScript } from './script.ts';
 import { ScriptedLLM } from './scripted-llm.ts';
 
 const DEFAULT_INSTRUCTIONS =
@@ -25,7 +24,7 @@ export default defineAgent({
   entry: async (ctx: JobContext) => {
     const config = getConfig();
     const { worker } = config;
-    const script = loadScript(worker.agentScript);
+    const script = worker.agentScript;
 
     const session = script
       ? new voice.AgentSession({ llm: new ScriptedLLM(script.responses), turnHandling: { turnDetection: 'manual' } })

@@ -8,6 +8,7 @@
  *   agent_number | from_number | caller_id                    the number we call from
  *   direction: "inbound" | "outbound"                           explicit override
  */
+import { MAX_ID_LENGTH } from '../functions/contract/facts.ts';
 import { SIP_ATTRIBUTES } from './sip.ts';
 
 export type Direction = 'inbound' | 'outbound';
@@ -39,13 +40,11 @@ export interface CallParties {
   dispatchRuleId?: string;
 }
 
-const MAX_FIELD = 256;
-
 function text(value: unknown): string | undefined {
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
   if (typeof value !== 'string') return undefined;
   const trimmed = value.trim();
-  return trimmed ? trimmed.slice(0, MAX_FIELD) : undefined;
+  return trimmed ? trimmed.slice(0, MAX_ID_LENGTH) : undefined;
 }
 
 function pick(source: Record<string, unknown>, keys: readonly string[]): string | undefined {

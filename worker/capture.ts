@@ -25,6 +25,7 @@ import { getConfig, type Config } from '../functions/config/config.ts';
 import {
   CALL_ID_PATTERN,
   deriveItemId,
+  MAX_ID_LENGTH,
   MAX_TOOL_CALLS_PER_MESSAGE,
   MAX_TURNS_PER_MESSAGE,
   TOOL_CALL_BUDGET_BYTES,
@@ -181,8 +182,8 @@ export class CallDataCapture {
     this.startedAtMs = startTimeFor(ctx.job.room, now);
     this.hints = parseJobMetadata(ctx.job.metadata);
     this.parties = callParties(this.hints, this.sip);
-    this.jobId = ctx.job.id ? ctx.job.id.slice(0, 256) : undefined;
-    this.roomSid = ctx.job.room?.sid ? ctx.job.room.sid.slice(0, 256) : undefined;
+    this.jobId = ctx.job.id ? ctx.job.id.slice(0, MAX_ID_LENGTH) : undefined;
+    this.roomSid = ctx.job.room?.sid ? ctx.job.room.sid.slice(0, MAX_ID_LENGTH) : undefined;
     this.observe(now);
     this.enabled = this.config.callRecording || this.config.saveMetadata || this.config.saveTranscription;
     this.recordingRequested = this.config.callRecording;

@@ -8,7 +8,7 @@
  * re-dispatched job adds its lines to the first job's instead of replacing them. An item that
  * comes without a usable id gets a derived one when it is sent (withItemIds).
  */
-import type { ConversationItem } from '../functions/contract/facts.ts';
+import { MAX_CONTENT_LENGTH, MAX_ID_LENGTH, type ConversationItem } from '../functions/contract/facts.ts';
 import { turnLatencyFromMessageMetrics, type MessageMetricsLike } from '../functions/domain/insights/index.ts';
 
 /** A transcript item as captured: the contract's item, its id possibly still to be derived. */
@@ -33,10 +33,6 @@ export const IMAGE_PLACEHOLDER = '[image]';
 export const AUDIO_PLACEHOLDER = '[audio]';
 export const UNKNOWN_PLACEHOLDER = '[non-text content]';
 
-/** The contract's cap on one item's text. */
-const MAX_CONTENT = 1_000_000;
-/** The contract's cap on an item id; longer (or empty) ids are derived instead. */
-const MAX_ID = 256;
 
 function partText(part: unknown): string | undefined {
   if (typeof part === 'string') return part;
@@ -69,11 +65,11 @@ export function conversationItem(item: ChatMessageLike, fallbackMs: number): Cap
     }
     content = texts.join('\n');
   }
-  if (content.length > MAX_CONTENT) content = content.slice(0, MAX_CONTENT);
+  if (content.length > MAX_CONTENT_LENGTH) content = content.slice(0, MAX_CONTENT_LENGTH);
   const createdAt = item.createdAt;
   const id = item.id;
   const captured: CapturedItem = {
-    id: typeof id === 'string' && id.length > 0 && id.length <= MAX_ID ? id : undefined,
+    id: typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH ? id : undefined,
     role: item.role,
     content,
     interrupted: item.interrupted === true,

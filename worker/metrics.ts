@@ -5,16 +5,17 @@
  * (AMDPredictionEvent). The SDK's objects are read structurally, so tests build the real ones and
  * the mapping stays out of the event handlers' hot path (the capture only stores references).
  */
-import type { ToolCallFact } from '../functions/contract/facts.ts';
+import { MAX_EVIDENCE_LENGTH, MAX_ID_LENGTH, MAX_PROVIDER_LENGTH, type ToolCallFact } from '../functions/contract/facts.ts';
+import { USAGE_QUANTITIES } from '../functions/contract/vocabulary.ts';
 import { usageEntryFromModelUsage, type EndEvidence, type ModelUsageLike, type UsageEntry } from '../functions/domain/insights/index.ts';
 
 /**
- * A tool call's arguments and output are each kept to this many characters (the contract allows
- * 64,000): even in 4-byte characters one call then fits TOOL_CALL_BUDGET_BYTES with room to spare.
+ * A tool call's arguments and output are each kept to this many characters (a quarter of the
+ * contract's MAX_TOOL_TEXT_LENGTH): even in 4-byte characters one call then fits
+ * TOOL_CALL_BUDGET_BYTES with room to spare.
  */
 const MAX_TOOL_TEXT = 16_000;
-/** The contract's caps (functions/contract/facts.ts). */
-const MAX_ID = 256;
+/** A closed session's detail, kept short: it becomes the end reason's words (the contract allows 512). */
 const MAX_DETAIL = 300;
 
 /** agents CloseEvent as the capture reads it. */
@@ -79,12 +80,12 @@ export function toolCallsFrom(event: FunctionToolsExecutedLike, fallbackMs: numb
   const calls: ToolCallFact[] = [];
   for (const call of event.functionCalls ?? []) {
     const id = call.callId || call.id;
-    if (!id || id.length > MAX_ID) continue;
+    if (!id || id.length > MAX_ID_LENGTH) continue;
     const output = outputs.get(call.callId ?? '');
     const atMs = typeof call.createdAt === 'number' && Number.isFinite(call.createdAt) && call.createdAt >= 0 ? Math.floor(call.createdAt) : fallbackMs;
     calls.push({
       id,
-      name: clip(call.name ?? '', 256),
+      name: clip(call.name ?? '', MAX_ID_LENGTH),
       arguments: clip(call.args ?? '', MAX_TOOL_TEXT),
       ...(output?.output === undefined ? {} : { output: clip(output.output, MAX_TOOL_TEXT) }),
       ...(output?.isError === undefined ? {} : { isError: output.isError }),
@@ -94,17 +95,15 @@ export function toolCallsFrom(event: FunctionToolsExecutedLike, fallbackMs: numb
   return calls;
 }
 
-const QUANTITIES = ['promptTokens', 'completionTokens', 'promptCachedTokens', 'characters', 'audioMs'] as const;
-
 /** `session.usage.modelUsage` (cumulative for the session) as usage entries; interruption and EOT usage are left out. */
 export function usageFrom(modelUsage: readonly ModelUsageLike[] | undefined): UsageEntry[] {
   const entries: UsageEntry[] = [];
   for (const usage of modelUsage ?? []) {
     const entry = usageEntryFromModelUsage(usage);
     if (!entry) continue;
-    const clean: UsageEntry = { ...entry, model: clip(entry.model, 256), ...(entry.provider ? { provider: clip(entry.provider, 128) } : {}) };
+    const clean: UsageEntry = { ...entry, model: clip(entry.model, MAX_ID_LENGTH), ...(entry.provider ? { provider: clip(entry.provider, MAX_PROVIDER_LENGTH) } : {}) };
     // The contract counts whole units (audio durations arrive as fractional ms).
-    for (const quantity of QUANTITIES) {
+    for (const quantity of USAGE_QUANTITIES) {
       const value = clean[quantity];
       if (value === undefined) continue;
       if (Number.isFinite(value) && value >= 0) clean[quantity] = Math.round(value);
@@ -128,7 +127,7 @@ export function evidenceText(evidence: Omit<EndEvidence, 'answered'>): string | 
   if (evidence.sipStatusCode !== undefined) parts.push(`sip:${evidence.sipStatusCode}`);
   if (evidence.answerTimedOut) parts.push('answer_timeout');
   if (evidence.disconnectReason !== undefined) parts.push(`disconnect:${evidence.disconnectReason}`);
-  return parts.length > 0 ? parts.join(' ').slice(0, 256) : undefined;
+  return parts.length > 0 ? parts.join(' ').slice(0, MAX_EVIDENCE_LENGTH) : undefined;
 }
 
 /** agents AMDPredictionEvent, as far as it is read. */

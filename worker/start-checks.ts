@@ -5,8 +5,7 @@
  * (CALLDATA_AGENT_SCRIPT). Each problem is one line saying what is missing and how to fix it.
  */
 import type { Config, LivekitSettings } from '../functions/config/config.ts';
-import { ConfigError } from '../functions/config/errors.ts';
-import { loadScript } from './script.ts';
+import { missingLivekit, type LivekitVariable } from '../functions/config/livekit.ts';
 
 /** The LiveKit CLI's own options override the configuration (`--url`, `--api-key`, `--api-secret`). */
 export function livekitFromArgs(livekit: LivekitSettings, argv: readonly string[]): LivekitSettings {
@@ -27,25 +26,21 @@ export function isLivekitCloud(url: string | undefined): boolean {
   return /(^|\.)livekit\.cloud$/i.test(new URL(url).hostname);
 }
 
+/** How to set each LiveKit variable the worker lacks. */
+const LIVEKIT_HOW: Readonly<Record<LivekitVariable, string>> = {
+  LIVEKIT_URL: 'set it to your LiveKit server (ws://127.0.0.1:7880 for a local livekit-server, wss://<project>.livekit.cloud for LiveKit Cloud)',
+  LIVEKIT_API_KEY: "set it to the server's API key (livekit-server --dev uses devkey; LiveKit Cloud: project settings → API keys)",
+  LIVEKIT_API_SECRET: "set it to the API key's secret (livekit-server --dev uses secret)",
+};
+
 const OFFLINE_HINT = 'or set CALLDATA_AGENT_SCRIPT to a script file to run the offline scripted agent (README: "Try the worker without any account")';
 
 /** The problems that keep the worker from working, one line each; empty when it can start. */
 export function startProblems(config: Pick<Config, 'livekit' | 'worker'>): string[] {
-  const problems: string[] = [];
   const { livekit, worker } = config;
-  if (!livekit.url) problems.push('LIVEKIT_URL is not set: set it to your LiveKit server (ws://127.0.0.1:7880 for a local livekit-server, wss://<project>.livekit.cloud for LiveKit Cloud)');
-  if (!livekit.apiKey) problems.push("LIVEKIT_API_KEY is not set: set it to the server's API key (livekit-server --dev uses devkey; LiveKit Cloud: project settings → API keys)");
-  if (!livekit.apiSecret) problems.push("LIVEKIT_API_SECRET is not set: set it to the API key's secret (livekit-server --dev uses secret)");
-
-  if (worker.agentScript) {
-    try {
-      loadScript(worker.agentScript);
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      problems.push(...error.problems.map((p) => `${p.variable} ${p.message}: point it at a JSON file like {"responses": [{"input": "hello", "content": "Hi!"}]}`));
-    }
-    return problems;
-  }
+  const problems = missingLivekit(livekit).map((variable) => `${variable} is not set: ${LIVEKIT_HOW[variable]}`);
+  // The script was parsed and validated with the configuration; it needs no model account.
+  if (worker.agentScript) return problems;
 
   const inference = (livekit.inferenceApiKey && livekit.inferenceApiSecret) || (isLivekitCloud(livekit.url) && livekit.apiKey && livekit.apiSecret);
   if (!inference && livekit.url) {

@@ -49,7 +49,7 @@ export async function browseCommand(args: string[]): Promise<number> {
 
   const config = await cliConfig();
   const { startBrowseServer } = await import('./browse/server.ts');
-  const { shownLocation, listLocation } = await import('./reader.ts');
+  const { shownLocation, listLocation } = await import('../query/reader.ts');
   const { closeAllBackends } = await import('../storage/select.ts');
   let server;
   try {

@@ -1,6 +1,6 @@
 /**
  * `calldata calls list | show | recording`: your calls from the terminal, read from the
- * configured location (functions/cli/reader.ts). Untrusted text (room names, numbers,
+ * configured location (functions/query/reader.ts). Untrusted text (room names, numbers,
  * transcripts) is printed with its control characters escaped, so a call cannot drive the terminal.
  */
 import type { Config } from '../config/config.ts';
@@ -22,7 +22,7 @@ import {
 import { insightLines } from '../domain/call-insights.ts';
 import { cliConfig, fail, parseOptions, printUsage, wantsHelp } from './common.ts';
 import { reportFailure } from './errors.ts';
-import type { CallDetails, CallReader } from './reader.ts';
+import type { CallDetails, CallReader } from '../query/reader.ts';
 
 const FILTERS = `Filters (all optional; times in TIMEZONE):
   --since DATE             calls that started at or after DATE (2026-11-01 or 2026-11-01T09:30)
@@ -92,7 +92,7 @@ export async function callsCommand(args: string[]): Promise<number> {
 /** Runs `work` with a reader, turning expected failures into one line and exit code 1. */
 async function withReader(action: string, work: (reader: CallReader, config: Config) => Promise<number>): Promise<number> {
   const config = await cliConfig();
-  const { CallReader } = await import('./reader.ts');
+  const { CallReader } = await import('../query/reader.ts');
   const { closeAllBackends } = await import('../storage/select.ts');
   const reader = new CallReader(config);
   try {
@@ -103,7 +103,7 @@ async function withReader(action: string, work: (reader: CallReader, config: Con
       process.stderr.write(`calldata: ${error.message}\n`);
       return 2;
     }
-    const { CallNotFoundError, NoRecordingError } = await import('./reader.ts');
+    const { CallNotFoundError, NoRecordingError } = await import('../query/reader.ts');
     if (error instanceof CallNotFoundError || error instanceof NoRecordingError) process.stderr.write(`calldata: ${terminalSafe(error.message)}\n`);
     else reportFailure(`${action} failed`, error, terminalSafe);
     return 1;

@@ -3,7 +3,9 @@
  * error's message and its causes, each said once) and what to do; with the global `--verbose`
  * flag the whole cause chain follows, each error with its stack.
  */
-import { isRetryable } from '../errors.ts';
+import { describeError, isRetryable } from '../errors.ts';
+
+export { describeError };
 
 let verbose = false;
 
@@ -14,28 +16,6 @@ export function setVerbose(on: boolean): void {
 
 export function isVerbose(): boolean {
   return verbose;
-}
-
-/** The wording of a sink's error that promises a retry, true in a long-running worker; the CLI exits instead. */
-const RETRY_PROMISE = /keeps it and tries again|will be retried/i;
-
-/** One line: an error's message and its causes, without repeating them. */
-export function describeError(error: unknown): string {
-  const parts: string[] = [];
-  let current: unknown = error;
-  for (let depth = 0; depth < 6 && current !== undefined && current !== null; depth++) {
-    if (current instanceof Error) {
-      // Node reports a refused connection to every address of a name as an AggregateError without a message.
-      const inner = current instanceof AggregateError && !current.message ? (current.errors[0] as Error | undefined) : undefined;
-      const text = (current.message || inner?.message || current.name).replace(/\s*\n\s*/g, ' ');
-      if (text && !RETRY_PROMISE.test(text) && !parts.some((part) => part.includes(text))) parts.push(text);
-      current = current.cause;
-    } else {
-      parts.push(String(current));
-      break;
-    }
-  }
-  return parts.length > 0 ? parts.join(': ') : String(error);
 }
 
 /** What the user can do about it, when the error says. */

@@ -5,10 +5,11 @@
  * (README "Changelog" lists the variables they replaced).
  */
 import { IANAZone, DateTime } from 'luxon';
-import { readFileSync } from 'node:fs';
-import { parsePriceTable, type PriceTable } from '../domain/insights/usage.ts';
+import { AGENT_SCRIPT_HINT, agentScriptSchema, type AgentScript } from './agent-script.ts';
+import { priceTableSchema, type PriceTable } from './price-table.ts';
 import { ConfigError } from './errors.ts';
-import { first, readBoolean, readChoice, readInteger, readText, readUrl, type Env, type Problem } from './env.ts';
+import { first, readBoolean, readChoice, readInteger, readJson, readText, readUrl, type Env, type Problem } from './env.ts';
+import { VARIABLES } from './variables.ts';
 
 export type { Env } from './env.ts';
 
@@ -46,8 +47,8 @@ export interface WorkerSettings {
   stt: string;
   tts: string;
   instructions?: string;
-  /** CALLDATA_AGENT_SCRIPT as given (a JSON file path or inline JSON); parsed by the worker at start. */
-  agentScript?: string;
+  /** CALLDATA_AGENT_SCRIPT (a JSON file path or inline JSON), parsed and validated: the offline scripted agent. */
+  agentScript?: AgentScript;
 }
 
 /** How the recording function talks to egress. Constants: tests pass their own in a Config. */
@@ -76,6 +77,10 @@ export const RECORDING_TIMING: Readonly<RecordingTiming> = {
 };
 
 export const LOAD_MODES = ['cpu', 'jobs'] as const;
+
+/** What CALLDATA_ANSWER_TIMEOUT_MS and CALLDATA_SWEEP_AFTER_MS accept (the stack's answerTimeoutMs and sweepAfterMs too). */
+export const ANSWER_TIMEOUT_BOUNDS_MS = { min: 1_000, max: 600_000 } as const;
+export const SWEEP_AFTER_BOUNDS_MS = { min: 1_000, max: 7 * 24 * 60 * 60_000 } as const;
 
 export interface Config {
   callRecording: boolean;
@@ -109,26 +114,35 @@ export interface Config {
   warnings: string[];
 }
 
+/** Each variable's default as VARIABLES writes it, the one place defaults live (an Env, so the readers parse it). */
+const DEFAULTS: Env = Object.fromEntries(VARIABLES.map((variable) => [variable.name, variable.default]));
+
 export function loadConfig(env: Env = process.env): Config {
   const problems: Problem[] = [];
   const warnings: string[] = [];
+  // Readers whose fallback is the variable's default in VARIABLES, parsed by the same reader
+  // (a malformed default is a problem naming the variable, which the config tests would catch).
+  const bool = (variable: string): boolean => readBoolean(env, variable, readBoolean(DEFAULTS, variable, false, problems), problems);
+  const int = (variable: string, min: number, max: number): number => readInteger(env, variable, readInteger(DEFAULTS, variable, min, min, max, problems), min, max, problems);
+  const text = (variable: string): string | undefined => readText(env, variable) ?? readText(DEFAULTS, variable);
+  const textWithDefault = (variable: string): string => text(variable) ?? '';
 
-  const callRecording = readBoolean(env, 'CALL_RECORDING', false, problems);
-  const saveMetadata = readBoolean(env, 'SAVE_METADATA', false, problems);
-  const saveTranscription = readBoolean(env, 'SAVE_TRANSCRIPTION', false, problems);
-  const hangupCall = readBoolean(env, 'HANGUP_CALL', true, problems);
-  const saveToolCalls = readBoolean(env, 'SAVE_TOOL_CALLS', false, problems);
-  const priceTable = readPriceTable(readText(env, 'CALLDATA_PRICE_TABLE'), problems);
+  const callRecording = bool('CALL_RECORDING');
+  const saveMetadata = bool('SAVE_METADATA');
+  const saveTranscription = bool('SAVE_TRANSCRIPTION');
+  const hangupCall = bool('HANGUP_CALL');
+  const saveToolCalls = bool('SAVE_TOOL_CALLS');
+  const priceTable = readJson(env, 'CALLDATA_PRICE_TABLE', priceTableSchema, problems, { what: 'a valid price table' });
 
   let timezone = 'system';
-  const tz = readText(env, 'TIMEZONE');
+  const tz = text('TIMEZONE');
   if (tz) {
     if (IANAZone.isValidZone(tz)) timezone = tz;
     else warnings.push(`TIMEZONE ${JSON.stringify(tz)} is not a valid IANA zone; using local time (${DateTime.local().zoneName})`);
   }
 
-  const metadataLocation = readText(env, 'METADATA_LOCATION') ?? 'Call_Metadata';
-  const transcriptionLocation = readText(env, 'TRANSCRIPTION_LOCATION') ?? 'Transcriptions';
+  const metadataLocation = textWithDefault('METADATA_LOCATION');
+  const transcriptionLocation = textWithDefault('TRANSCRIPTION_LOCATION');
 
   const bucket = first(env, 'AWS_S3_BUCKET', 'MINIO_BUCKET');
   const accessKey = first(env, 'AWS_S3_ACCESS_KEY_ID', 'MINIO_ACCESS_KEY');
@@ -143,8 +157,8 @@ export function loadConfig(env: Env = process.env): Config {
     accessKeyId: accessKey?.value,
     secretAccessKey: secretKey?.value,
     endpoint: readUrl(env, 'AWS_S3_ENDPOINT', problems),
-    region: readText(env, 'AWS_S3_REGION') ?? 'us-east-1',
-    forcePathStyle: readBoolean(env, 'AWS_S3_FORCE_PATH_STYLE', false, problems),
+    region: textWithDefault('AWS_S3_REGION'),
+    forcePathStyle: bool('AWS_S3_FORCE_PATH_STYLE'),
   };
 
   for (const [variable, location] of [['METADATA_LOCATION', metadataLocation], ['TRANSCRIPTION_LOCATION', transcriptionLocation]] as const) {
@@ -171,9 +185,9 @@ export function loadConfig(env: Env = process.env): Config {
     queueUrl: readUrl(env, 'CALLDATA_QUEUE_URL', problems),
     recordingQueueUrl: readUrl(env, 'CALLDATA_RECORDING_QUEUE_URL', problems),
     deadLetterQueueUrl: readUrl(env, 'CALLDATA_DEAD_LETTER_QUEUE_URL', problems),
-    deadLetterDir: readText(env, 'CALLDATA_DEAD_LETTER_DIR') ?? '.calldata/dead-letter',
-    answerTimeoutMs: readInteger(env, 'CALLDATA_ANSWER_TIMEOUT_MS', 30_000, 1_000, 600_000, problems),
-    sweepAfterMs: readInteger(env, 'CALLDATA_SWEEP_AFTER_MS', 10 * 60_000, 1_000, 7 * 24 * 60 * 60_000, problems),
+    deadLetterDir: textWithDefault('CALLDATA_DEAD_LETTER_DIR'),
+    answerTimeoutMs: int('CALLDATA_ANSWER_TIMEOUT_MS', ANSWER_TIMEOUT_BOUNDS_MS.min, ANSWER_TIMEOUT_BOUNDS_MS.max),
+    sweepAfterMs: int('CALLDATA_SWEEP_AFTER_MS', SWEEP_AFTER_BOUNDS_MS.min, SWEEP_AFTER_BOUNDS_MS.max),
     livekit: {
       url: readUrl(env, 'LIVEKIT_URL', problems, ['ws', 'wss', 'http', 'https']),
       apiKey: readText(env, 'LIVEKIT_API_KEY'),
@@ -182,42 +196,21 @@ export function loadConfig(env: Env = process.env): Config {
       inferenceApiSecret: inferenceSecret,
     },
     worker: {
-      agentName: readText(env, 'LIVEKIT_AGENT_NAME') ?? '',
-      load: readChoice(env, 'CALLDATA_WORKER_LOAD', LOAD_MODES, 'cpu', problems),
-      maxJobs: readInteger(env, 'CALLDATA_WORKER_MAX_JOBS', 4, 1, 1_000, problems),
-      progressIntervalMs: readInteger(env, 'CALLDATA_PROGRESS_INTERVAL_MS', 2_000, 100, 600_000, problems),
-      llm: readText(env, 'AGENT_LLM') ?? 'openai/gpt-4.1-mini',
-      stt: readText(env, 'AGENT_STT') ?? 'deepgram/nova-3',
-      tts: readText(env, 'AGENT_TTS') ?? 'cartesia/sonic-2',
-      instructions: readText(env, 'AGENT_INSTRUCTIONS'),
-      agentScript: readText(env, 'CALLDATA_AGENT_SCRIPT'),
+      agentName: textWithDefault('LIVEKIT_AGENT_NAME'),
+      load: readChoice(env, 'CALLDATA_WORKER_LOAD', LOAD_MODES, readChoice(DEFAULTS, 'CALLDATA_WORKER_LOAD', LOAD_MODES, LOAD_MODES[0], problems), problems),
+      maxJobs: int('CALLDATA_WORKER_MAX_JOBS', 1, 1_000),
+      progressIntervalMs: int('CALLDATA_PROGRESS_INTERVAL_MS', 100, 600_000),
+      llm: textWithDefault('AGENT_LLM'),
+      stt: textWithDefault('AGENT_STT'),
+      tts: textWithDefault('AGENT_TTS'),
+      instructions: text('AGENT_INSTRUCTIONS'),
+      agentScript: readJson(env, 'CALLDATA_AGENT_SCRIPT', agentScriptSchema, problems, { what: 'an agent script', hint: AGENT_SCRIPT_HINT }),
     },
     recordingTiming: { ...RECORDING_TIMING },
     warnings,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
-}
-
-/** CALLDATA_PRICE_TABLE: inline JSON, or the path of a JSON file. */
-function readPriceTable(value: string | undefined, problems: Problem[]): PriceTable | undefined {
-  if (!value) return undefined;
-  let text = value;
-  if (!value.startsWith('{')) {
-    try {
-      text = readFileSync(value, 'utf8');
-    } catch (error) {
-      problems.push({ variable: 'CALLDATA_PRICE_TABLE', message: `cannot read ${JSON.stringify(value)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` });
-      return undefined;
-    }
-  }
-  try {
-    return parsePriceTable(text, 'CALLDATA_PRICE_TABLE');
-  } catch (error) {
-    if (error instanceof ConfigError) problems.push(...error.problems);
-    else throw error;
-    return undefined;
-  }
 }
 
 let cached: Config | undefined;

@@ -3,6 +3,8 @@
  * records a problem naming the variable instead of throwing, so a configuration reports every
  * mistake at once; `loadConfig` (config.ts) is the only caller that turns problems into an error.
  */
+import { readFileSync } from 'node:fs';
+import type * as z from 'zod';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -68,4 +70,36 @@ export function readUrl(env: Env, variable: string, problems: Problem[], schemes
     return undefined;
   }
   return value;
+}
+
+/**
+ * A JSON value given inline (the value starts with `{` or `[`) or as the path of a JSON file,
+ * checked against `schema`. Each problem names the variable: the file that cannot be read, the
+ * JSON that does not parse, or every place where the value is not `what`. `hint` is added to
+ * each problem (e.g. what a valid value looks like).
+ */
+export function readJson<T>(env: Env, variable: string, schema: z.ZodType<T>, problems: Problem[], options: { what: string; hint?: string }): T | undefined {
+  const value = readText(env, variable);
+  if (!value) return undefined;
+  const problem = (message: string) => problems.push({ variable, message: options.hint ? `${message}: ${options.hint}` : message });
+  let text = value;
+  if (!value.startsWith('{') && !value.startsWith('[')) {
+    try {
+      text = readFileSync(value, 'utf8');
+    } catch (error) {
+      problem(`cannot read ${JSON.stringify(value)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      return undefined;
+    }
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    problem(`is not valid JSON (${(error as Error).message})`);
+    return undefined;
+  }
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  problem(`is not ${options.what} (${parsed.error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`).join(', ')})`);
+  return undefined;
 }

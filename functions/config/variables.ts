@@ -31,7 +31,7 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'CALL_RECORDING', default: 'false', exposure: 'plain', readers: ALL, description: 'Record the call (room composite egress, audio-only `.ogg`, layout `speaker`) to S3/MinIO' },
   { name: 'SAVE_METADATA', default: 'false', exposure: 'plain', readers: ALL, description: 'Save a per-call metadata document to `METADATA_LOCATION`' },
   { name: 'SAVE_TRANSCRIPTION', default: 'false', exposure: 'plain', readers: ALL, description: 'Save `{"conversation": [...]}` to `TRANSCRIPTION_LOCATION`' },
-  { name: 'SAVE_TOOL_CALLS', default: 'false', exposure: 'plain', readers: ALL, description: "Also keep the agent's tool calls, as separate entries beside the conversation" },
+  { name: 'SAVE_TOOL_CALLS', default: 'false', exposure: 'plain', readers: WORKER, description: "Also keep the agent's tool calls, as separate entries beside the conversation" },
   { name: 'HANGUP_CALL', default: 'true', exposure: 'plain', readers: WORKER, description: '`false` makes the end-call tool a no-op; data is still saved on exit' },
   { name: 'TIMEZONE', default: '', exposure: 'plain', readers: ALL, description: 'IANA zone for stored times and folder names; unset or invalid → local time (invalid with a warning)' },
   { name: 'METADATA_LOCATION', default: 'Call_Metadata', exposure: 'url', readers: ALL, description: 'Where metadata goes (see backends)' },
@@ -71,10 +71,20 @@ export const VARIABLES: readonly Variable[] = [
 export const VARIABLE_NAMES: ReadonlySet<string> = new Set(VARIABLES.map((v) => v.name));
 
 /**
+ * The AWS SDK's own standard variables that `.env.example` and the README's table list (after
+ * VARIABLES), because a user sets them: the SDK reads them itself, calldata neither reads nor
+ * validates them. Their `default` is what calldata assumes: none.
+ */
+export const SDK_VARIABLES: readonly Variable[] = [
+  { name: 'AWS_REGION', default: '', exposure: 'plain', readers: ALL, description: "The AWS SDK's region, for SQS (read by the SDK; set by AWS on Lambda and ECS); `doctor --probe` takes a queue's region from its URL when unset" },
+  { name: 'AWS_ENDPOINT_URL', default: '', exposure: 'plain', readers: ALL, description: "The AWS SDK's endpoint for every AWS service (read by the SDK), e.g. `http://127.0.0.1:4566` for LocalStack" },
+];
+
+/**
  * Variables of the libraries underneath (AWS SDK, Powertools), which read them themselves;
  * calldata passes them through and does not validate them.
  */
-export const LIBRARY_VARIABLES: ReadonlySet<string> = new Set(['AWS_REGION', 'AWS_ENDPOINT_URL', 'POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_SERVICE_NAME']);
+export const LIBRARY_VARIABLES: ReadonlySet<string> = new Set([...SDK_VARIABLES.map((v) => v.name), 'POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_SERVICE_NAME']);
 
 /** Shows a value as doctor prints it: secrets as `***` (or `(unset)`), URL passwords masked. */
 export function maskValue(variable: Pick<Variable, 'exposure'>, value: string | undefined): string {

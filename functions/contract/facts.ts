@@ -22,6 +22,7 @@ import {
   FINAL_STATUSES,
   OUTCOME_SOURCES,
   RECORDING_ACTIONS,
+  USAGE_KINDS,
   WORKER_MESSAGE_KINDS,
   type FinalStatus,
 } from './vocabulary.ts';
@@ -31,6 +32,18 @@ export { MAX_WIRE_BYTES, CALL_ID_PATTERN };
 
 const epochMs = z.number().int().nonnegative().max(8_640_000_000_000_000);
 const text = (max: number) => z.string().max(max);
+
+/** Longest id the contract takes: transcript items, turns, tool calls, and LiveKit's identifiers, numbers and model names. */
+export const MAX_ID_LENGTH = 256;
+/** Longest provider name of a usage entry. */
+export const MAX_PROVIDER_LENGTH = 128;
+/** Longest text of one transcript item. */
+export const MAX_CONTENT_LENGTH = 1_000_000;
+/** Longest arguments (and output) of one tool call. */
+export const MAX_TOOL_TEXT_LENGTH = 64_000;
+/** Longest end-reason evidence (`close:error sip:486 ...`). */
+export const MAX_EVIDENCE_LENGTH = 256;
+const id = z.string().min(1).max(MAX_ID_LENGTH);
 
 /** Writer ids go into keys and columns: a safe alphabet. */
 export const WRITER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$/;
@@ -72,14 +85,14 @@ export const TOOL_CALL_BUDGET_BYTES = 192 * 1024;
  * One turn's latency, by the turn's transcript item id: sent whenever metadata is saved, with or
  * without the transcript, so the call's latency summary never depends on SAVE_TRANSCRIPTION.
  */
-export const turnFactSchema = turnLatencySchema.extend({ id: z.string().min(1).max(256) });
+export const turnFactSchema = turnLatencySchema.extend({ id });
 export type TurnFact = z.infer<typeof turnFactSchema>;
 
 export const conversationItemSchema = z.object({
   /** Stable across snapshots and workers: the agents ChatMessage id, or derived (deriveItemId). */
-  id: z.string().min(1).max(256),
+  id,
   role: z.enum(['user', 'assistant']),
-  content: z.string().max(1_000_000),
+  content: z.string().max(MAX_CONTENT_LENGTH),
   interrupted: z.boolean().default(false),
   timestampMs: epochMs,
   /** The turn's latency, when the agent measured it. */
@@ -124,9 +137,9 @@ export type RecordingFacts = z.infer<typeof recordingFactsSchema>;
  * everything the writer used until then), in the words of LiveKit's ModelUsage.
  */
 export const usageEntrySchema = z.object({
-  kind: z.enum(['llm', 'tts', 'stt']),
-  provider: text(128).optional(),
-  model: text(256),
+  kind: z.enum(USAGE_KINDS),
+  provider: text(MAX_PROVIDER_LENGTH).optional(),
+  model: text(MAX_ID_LENGTH),
   promptTokens: count.optional(),
   promptCachedTokens: count.optional(),
   completionTokens: count.optional(),
@@ -138,11 +151,11 @@ export type UsageEntryFact = z.infer<typeof usageEntrySchema>;
 /** A function tool the agent ran (only with SAVE_TOOL_CALLS=true): the call and its output. */
 export const toolCallSchema = z.object({
   /** The FunctionCall's callId (unique per LLM response), or its item id. */
-  id: z.string().min(1).max(256),
-  name: text(256),
+  id,
+  name: text(MAX_ID_LENGTH),
   /** The arguments as the model wrote them (JSON text). */
-  arguments: text(64_000),
-  output: text(64_000).optional(),
+  arguments: text(MAX_TOOL_TEXT_LENGTH),
+  output: text(MAX_TOOL_TEXT_LENGTH).optional(),
   isError: z.boolean().optional(),
   atMs: epochMs,
 });
@@ -152,7 +165,7 @@ export type ToolCallFact = z.infer<typeof toolCallSchema>;
 const endReasonFields = {
   endReason: z.enum(END_REASONS).optional(),
   /** What LiveKit said that gave the end reason, e.g. `close_reason:error`, `disconnect:CLIENT_INITIATED`, `sip:486`. */
-  evidence: text(256).optional(),
+  evidence: text(MAX_EVIDENCE_LENGTH).optional(),
 };
 
 export const callFactsSchema = z.object({
@@ -160,20 +173,20 @@ export const callFactsSchema = z.object({
   roomName: z.string().min(1).max(4_096).optional(),
   startedAtMs: epochMs.optional(),
   direction: observed(z.enum(['inbound', 'outbound'])).optional(),
-  inboundTrunkId: observed(text(256)).optional(),
-  outboundTrunkId: observed(text(256)).optional(),
-  agentNumber: observed(text(256)).optional(),
-  userNumber: observed(text(256)).optional(),
+  inboundTrunkId: observed(text(MAX_ID_LENGTH)).optional(),
+  outboundTrunkId: observed(text(MAX_ID_LENGTH)).optional(),
+  agentNumber: observed(text(MAX_ID_LENGTH)).optional(),
+  userNumber: observed(text(MAX_ID_LENGTH)).optional(),
   /** LiveKit's SIP call id (`sip.callID`). */
-  sipCallId: observed(text(256)).optional(),
+  sipCallId: observed(text(MAX_ID_LENGTH)).optional(),
   /** Set once anyone saw the call answered; answered never goes back. */
   answeredAtMs: epochMs.optional(),
   /** LiveKit's room SID (the call id, unless the job had none). */
-  roomSid: observed(text(256)).optional(),
+  roomSid: observed(text(MAX_ID_LENGTH)).optional(),
   /** The LiveKit job that wrote these facts (a re-dispatched job is another one: the newest wins). */
-  jobId: observed(text(256)).optional(),
+  jobId: observed(text(MAX_ID_LENGTH)).optional(),
   /** The SIP dispatch rule that routed the call (`sip.ruleID`). */
-  dispatchRuleId: observed(text(256)).optional(),
+  dispatchRuleId: observed(text(MAX_ID_LENGTH)).optional(),
   /** The SIP final status of the call (e.g. 486 when the callee was busy), when LiveKit reported one. */
   sipStatus: z.object({ code: z.number().int().min(100).max(699), text: text(128).optional(), atMs: epochMs }).optional(),
   /** A candidate end of the call and who saw it (END_SOURCES ranks them). */

@@ -1,6 +1,6 @@
 /**
  * The closed vocabularies of the call record, in one place: statuses, unanswered reasons,
- * who may say a call ended, and the recording's progression. Everything that compares or
+ * who may say a call ended, the recording's progression and the kinds of model usage. Everything that compares or
  * ranks these values imports them from here.
  */
 
@@ -96,6 +96,14 @@ export function callStatusForEgress(status: EgressStatus): FinalStatus | undefin
 /** Kinds of a worker's message: the first, the ones in between, and its final word. */
 export const WORKER_MESSAGE_KINDS = ['started', 'progress', 'ended', 'unanswered'] as const;
 export type WorkerMessageKind = (typeof WORKER_MESSAGE_KINDS)[number];
+
+/** The kinds of model usage a call reports (LiveKit's LLM, TTS and STT ModelUsage). */
+export const USAGE_KINDS = ['llm', 'tts', 'stt'] as const;
+export type UsageKind = (typeof USAGE_KINDS)[number];
+
+/** The counted quantities of a usage entry (names as in agents-js LLMMetrics; audio in ms). */
+export const USAGE_QUANTITIES = ['promptTokens', 'completionTokens', 'promptCachedTokens', 'characters', 'audioMs'] as const;
+export type UsageQuantity = (typeof USAGE_QUANTITIES)[number];
 
 /** What the recording function is asked to do (see domain/recording-plan.ts for when). */
 export const RECORDING_ACTIONS = ['start', 'finish', 'discard', 'restore'] as const;

@@ -6,7 +6,7 @@
  * list of recent calls.
  *
  * The storage side (functions/storage, `queryCalls` and `read`) and the presigning live in
- * functions/cli/reader.ts.
+ * functions/query/reader.ts.
  */
 import { DateTime } from 'luxon';
 import type { CallState, CallSummary, MetadataDocument, TranscriptionDocument } from '../contract/record.ts';

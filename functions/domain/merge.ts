@@ -141,17 +141,25 @@ const timeOrder: Compare<ConversationItem> = chain<ConversationItem>(
   (a, b) => byText(a.id, b.id),
 );
 
-/** The union of two transcripts by item id, ordered by time then id. */
-export function mergeConversations(a: readonly ConversationItem[] | undefined, b: readonly ConversationItem[] | undefined): ConversationItem[] | undefined {
+/**
+ * The union of two lists by id: where both hold an id, the larger entry by `choose` (so the
+ * result does not depend on which side held which), the whole sorted by `order`.
+ */
+function unionById<T extends { id: string }>(a: readonly T[] | undefined, b: readonly T[] | undefined, choose: Compare<T>, order: Compare<T>): T[] | undefined {
   if (a === undefined && b === undefined) return undefined;
-  const byId = new Map<string, ConversationItem>();
+  const byId = new Map<string, T>();
   for (const list of [a ?? [], b ?? []]) {
-    for (const item of list) {
-      const current = byId.get(item.id);
-      byId.set(item.id, current === undefined ? item : (larger(current, item, itemOrder) as ConversationItem));
+    for (const entry of list) {
+      const current = byId.get(entry.id);
+      byId.set(entry.id, current === undefined ? entry : (larger(current, entry, choose) as T));
     }
   }
-  return [...byId.values()].sort(timeOrder);
+  return [...byId.values()].sort(order);
+}
+
+/** The union of two transcripts by item id, ordered by time then id. */
+export function mergeConversations(a: readonly ConversationItem[] | undefined, b: readonly ConversationItem[] | undefined): ConversationItem[] | undefined {
+  return unionById(a, b, itemOrder, timeOrder);
 }
 
 function toolCallKey(call: ToolCallFact): string {
@@ -165,15 +173,7 @@ const toolCallTimeOrder: Compare<ToolCallFact> = chain<ToolCallFact>(
 
 /** The union of two tool-call lists by id, ordered by time then id. */
 export function mergeToolCalls(a: readonly ToolCallFact[] | undefined, b: readonly ToolCallFact[] | undefined): ToolCallFact[] | undefined {
-  if (a === undefined && b === undefined) return undefined;
-  const byId = new Map<string, ToolCallFact>();
-  for (const list of [a ?? [], b ?? []]) {
-    for (const call of list) {
-      const current = byId.get(call.id);
-      byId.set(call.id, current === undefined ? call : (larger(current, call, toolCallOrder) as ToolCallFact));
-    }
-  }
-  return [...byId.values()].sort(toolCallTimeOrder);
+  return unionById(a, b, toolCallOrder, toolCallTimeOrder);
 }
 
 function turnKey(turn: TurnFact): string {
@@ -183,15 +183,7 @@ const turnOrder: Compare<TurnFact> = (a, b) => byText(turnKey(a), turnKey(b));
 
 /** The union of two per-turn latency lists by turn id, ordered by id. */
 export function mergeTurns(a: readonly TurnFact[] | undefined, b: readonly TurnFact[] | undefined): TurnFact[] | undefined {
-  if (a === undefined && b === undefined) return undefined;
-  const byId = new Map<string, TurnFact>();
-  for (const list of [a ?? [], b ?? []]) {
-    for (const turn of list) {
-      const current = byId.get(turn.id);
-      byId.set(turn.id, current === undefined ? turn : (larger(current, turn, turnOrder) as TurnFact));
-    }
-  }
-  return [...byId.values()].sort((x, y) => byText(x.id, y.id));
+  return unionById(a, b, turnOrder, (x, y) => byText(x.id, y.id));
 }
 
 /** Per writer, the merge of its usage reports (A1's mergeUsage: field-wise maximum per model). */

@@ -6,7 +6,8 @@ import { EgressClient, EncodedFileOutput, EncodedFileType, S3Upload, type Egress
 import type { S3Settings } from '../config/config.ts';
 import { logger } from '../shared/logger.ts';
 import { classifyEgressError, RecordingError } from './errors.ts';
-import { requireLivekit, type RecordingSettings } from './settings.ts';
+import { requireLivekit } from '../config/livekit.ts';
+import type { RecordingSettings } from './settings.ts';
 
 /** The part of EgressClient this function uses (faked in unit tests). */
 export interface EgressApi {
@@ -16,7 +17,7 @@ export interface EgressApi {
 }
 
 export function createEgressApi(settings: RecordingSettings): EgressApi {
-  const { url, apiKey, apiSecret } = requireLivekit(settings);
+  const { url, apiKey, apiSecret } = requireLivekit(settings, 'start and stop recordings');
   const client = new EgressClient(url.replace(/^ws/, 'http'), apiKey, apiSecret, {
     requestTimeout: Math.ceil(settings.egressTimeoutMs / 1000),
     failover: false,

@@ -39,15 +39,6 @@ export class RecordingStateError extends RecordingError {
   }
 }
 
-/** LiveKit settings missing or invalid (names the variable, never its value). */
-export class RecordingConfigError extends RecordingError {
-  readonly variable: string;
-  constructor(variable: string, message: string) {
-    super(`${variable}: ${message}`, { retryable: false });
-    this.variable = variable;
-  }
-}
-
 /** Turns any egress call failure into one of the two egress errors above. */
 export function classifyEgressError(action: string, cause: unknown): RecordingError {
   if (cause instanceof RecordingError) return cause;

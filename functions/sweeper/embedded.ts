@@ -9,7 +9,8 @@
 import type { Config } from '../config/config.ts';
 import { logger } from '../shared/logger.ts';
 import { pipelineFor, type Pipeline } from '../wiring.ts';
-import { livekitAccess, roomLister } from './livekit.ts';
+import { missingLivekit, requireLivekit } from '../config/livekit.ts';
+import { roomLister } from '../shared/livekit.ts';
 import { sweep, type RoomLister, type SweepReport } from './sweep.ts';
 
 export interface EmbeddedSweeper {
@@ -41,16 +42,20 @@ const inactive: EmbeddedSweeper = { runOnce: async () => undefined, stop: () => 
 
 export function startEmbeddedSweeper(config: Config, options: EmbeddedSweeperOptions = {}): EmbeddedSweeper {
   if (config.queueUrl) return inactive;
-  const access = livekitAccess(config.livekit);
-  const noLivekit = 'missing' in access && !options.rooms;
+  const missing = missingLivekit(config.livekit);
+  const noLivekit = missing.length > 0 && !options.rooms;
   if (noLivekit) {
-    logger.warn('sweeper: calls left open by a lost worker are not closed, because LiveKit cannot be asked which rooms still exist', { missing: access.missing });
+    logger.warn('sweeper: calls left open by a lost worker are not closed, because LiveKit cannot be asked which rooms still exist', { missing: missing.join(', ') });
     if (!config.callRecording) return inactive;
   }
 
   let warned = false;
   let running: Promise<SweepReport | undefined> | undefined;
-  const rooms: Promise<RoomLister> | undefined = options.rooms ? Promise.resolve(options.rooms) : 'missing' in access ? undefined : roomLister(access);
+  const rooms: Promise<RoomLister> | undefined = options.rooms
+    ? Promise.resolve(options.rooms)
+    : missing.length > 0
+      ? undefined
+      : roomLister(requireLivekit(config, 'ask LiveKit which rooms still exist (sweeper)'));
 
   const once = async (): Promise<SweepReport | undefined> => {
     try {

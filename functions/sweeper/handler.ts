@@ -10,18 +10,17 @@
  */
 import type { Context } from 'aws-lambda';
 import { getConfig } from '../config/config.ts';
-import { ConfigError } from '../config/errors.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger } from '../shared/logger.ts';
 import { preloadStorage } from '../shared/preload.ts';
 import { pipelineFor } from '../wiring.ts';
-import { livekitAccess, roomLister } from './livekit.ts';
+import { requireLivekit } from '../config/livekit.ts';
+import { roomLister } from '../shared/livekit.ts';
 import { sweep, type SweepReport } from './sweep.ts';
 
 export async function sweepScheduled(_event: unknown, _context: Context): Promise<SweepReport> {
   const config = getConfig();
-  const access = livekitAccess(config.livekit);
-  if ('missing' in access) throw new ConfigError([{ variable: access.missing, message: 'is required by the sweeper to ask LiveKit which rooms still exist' }]);
+  const access = requireLivekit(config, 'ask LiveKit which rooms still exist (sweeper)');
   const report = await sweep({
     pipeline: pipelineFor(config),
     rooms: await roomLister(access),

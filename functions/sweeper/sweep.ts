@@ -17,7 +17,7 @@ import type { OpenCall } from '../storage/backend.ts';
 import type { Pipeline } from '../wiring.ts';
 import { CallDataError, isRetryable } from '../errors.ts';
 
-/** What the sweep needs of LiveKit's RoomServiceClient. */
+/** What the sweep needs of LiveKit's RoomServiceClient (functions/shared/livekit.ts makes the real one). */
 export interface RoomLister {
   listRooms(names?: string[]): Promise<LiveRoom[]>;
 }

@@ -26,7 +26,7 @@ export class EmbeddedFactSink implements FactSink {
     try {
       await this.consume([JSON.parse(body) as FactMessage]);
     } catch (cause) {
-      throw new SendFailedError('the in-process pipeline could not store the message yet; the sender keeps it and tries again', cause);
+      throw new SendFailedError('the in-process pipeline failed', cause);
     }
     return { transport: 'embedded', messageId: randomUUID(), bytes: Buffer.byteLength(body, 'utf8'), offloaded: false };
   }

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { WebhookReceiver, type WebhookEvent } from 'livekit-server-sdk';
 import { getConfig } from '../config/config.ts';
-import { ConfigError } from '../config/errors.ts';
+import { requireLivekitCredentials } from '../config/livekit.ts';
 import { webhookFacts } from '../domain/webhook-facts.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger } from '../shared/logger.ts';
@@ -86,10 +86,7 @@ let deps: WebhookDeps | undefined;
 
 function productionDeps(): WebhookDeps {
   if (deps) return deps;
-  const { apiKey, apiSecret } = getConfig().livekit;
-  if (!apiKey || !apiSecret) {
-    throw new ConfigError([{ variable: apiKey ? 'LIVEKIT_API_SECRET' : 'LIVEKIT_API_KEY', message: 'is required to verify webhooks (the secret may come from LIVEKIT_API_SECRET_SECRET_ARN)' }]);
-  }
+  const { apiKey, apiSecret } = requireLivekitCredentials(getConfig(), 'verify webhooks');
   deps = {
     receiver: new WebhookReceiver(apiKey, apiSecret),
     facts: () => pipelineFor(getConfig()).factSink(),

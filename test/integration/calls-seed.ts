@@ -13,7 +13,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, type Config } from '../../functions/config/config.ts';
 import { MESSAGE_VERSION, type CallFacts, type ConversationItem, type FactMessage } from '../../functions/contract/facts.ts';
 import { recordingKey } from '../../functions/domain/render.ts';
-import { pipelineFor } from '../../functions/wiring.ts';
+import { pipelineFor, type Pipeline } from '../../functions/wiring.ts';
 import { makeOgg } from '../support/egress-standin.ts';
 import { LOCALSTACK_CREDENTIALS } from '../support/servers.ts';
 
@@ -173,12 +173,13 @@ export async function seedCalls(options: {
   };
   const config = loadConfig({ ...env, SAVE_METADATA: 'true', SAVE_TRANSCRIPTION: 'true' });
   const pipeline = pipelineFor(config);
+  const anchorMs = options.shared ? await vacantAnchor(pipeline, options.anchorMs) : options.anchorMs;
   const calls: SeededCall[] = [];
   let recorded: SeededCall | undefined;
   for (const plan of PLANS) {
     const callId = `RM_${plan.label}${run}`;
     const roomName = plan.room(options.shared ? `-${run}` : '');
-    const startedAtMs = options.anchorMs - plan.hoursAgo * HOUR;
+    const startedAtMs = anchorMs - plan.hoursAgo * HOUR;
     const answeredAtMs = startedAtMs + 4_000;
     const conversation: ConversationItem[] = (plan.conversation ?? []).map((line, i) => ({
       id: `${callId}-${i}`,
@@ -286,7 +287,22 @@ export async function seedCalls(options: {
     if (!found) throw new Error(`no seeded call ${label}`);
     return found;
   };
-  return { run, config, env, calls, newestFirst, sinceMs: options.anchorMs - 4 * 24 * HOUR, untilMs: options.anchorMs, bucket: options.bucket, recordingKey: key, call };
+  return { run, config, env, calls, newestFirst, sinceMs: anchorMs - 4 * 24 * HOUR, untilMs: anchorMs, bucket: options.bucket, recordingKey: key, call };
+}
+
+/**
+ * The anchor itself when the shared store holds no call near its window, else another random one
+ * that is vacant: stores on a developer's machine keep every earlier run's seeds, and a list test
+ * must see only its own calls in its window.
+ */
+async function vacantAnchor(pipeline: Pipeline, anchorMs: number): Promise<number> {
+  const [target] = await pipeline.targets();
+  if (!target) throw new Error('seedCalls: the configuration names no location');
+  for (let candidate = anchorMs, tries = 0; tries < 20; tries++, candidate = isolatedAnchor()) {
+    const page = await target.backend.queryCalls({ sinceMs: candidate - 6 * 24 * HOUR, untilMs: candidate + 2 * 24 * HOUR, limit: 1 });
+    if (page.calls.length === 0) return candidate;
+  }
+  throw new Error('seedCalls: no vacant four-day window found in 20 tries');
 }
 
 /** A random hour far from every other test's calls, for a shared database. */

@@ -163,6 +163,9 @@ describe(`calldata from another directory on the machine's Node`, () => {
     expect(details.join('\n')).toMatch(/caused by: StorageError: postgres: write failed/);
     expect(details.join('\n')).toMatch(/caused by: Error: connect ECONNREFUSED/);
     expect(details.some((line) => /^\s+at /.test(line))).toBe(true);
+    // The sink's own words hold for every caller: no promise of a retry, even in the details.
+    expect(details.join('\n')).toMatch(/caused by: SendFailedError: the in-process pipeline failed\n/);
+    expect(stderr).not.toMatch(/tries again|will be retried/);
     expect(stderr).not.toMatch(/secret-password/);
   });
 });

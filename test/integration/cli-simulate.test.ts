@@ -183,7 +183,7 @@ describe('calldata simulate', () => {
     expect(stdout).toBe('');
     const lines = stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^calldata: simulate failed: nothing was stored: the started message of call sim-[0-9a-f-]{36} could not be stored: postgres: .*ECONNREFUSED/);
+    expect(lines[0]).toMatch(/^calldata: simulate failed: nothing was stored: the started message of call sim-[0-9a-f-]{36} could not be stored: the in-process pipeline failed: postgres: .*ECONNREFUSED/);
     // No stack trace, and no promise of retries from a process that is exiting.
     expect(stderr).not.toMatch(/\n\s+at |retried|tries again/);
   });

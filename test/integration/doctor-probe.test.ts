@@ -28,9 +28,11 @@ let env: Record<string, string>;
 let postgresUrl: string;
 let closedPortUrl: string;
 
-async function doctor(args: string[], extra: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function doctor(args: string[], extra: Record<string, string> = {}, unset: readonly string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
+  const childEnv: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, ...extra };
+  for (const name of unset) delete childEnv[name];
   try {
-    const { stdout, stderr } = await run(NODE, [BIN, 'doctor', ...args], { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, ...extra }, timeout: 60_000 });
+    const { stdout, stderr } = await run(NODE, [BIN, 'doctor', ...args], { cwd: dir, env: childEnv, timeout: 60_000 });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -153,6 +155,38 @@ describe('calldata doctor --probe', () => {
     expect(stdout).toContain('probes skipped');
     expect(stdout).not.toMatch(/^(ok |FAIL)/m);
   }, 60_000);
+
+  it('names a CALLDATA_AGENT_SCRIPT it cannot read, as the worker would refuse it (exit 2)', async () => {
+    // Act
+    const { code, stdout } = await doctor([], { CALLDATA_AGENT_SCRIPT: '/nonexistent.json' });
+
+    // Assess
+    expect(code).toBe(2);
+    expect(stdout).toMatch(/^problem: CALLDATA_AGENT_SCRIPT: cannot read "\/nonexistent\.json" \(ENOENT\): point it at a JSON file like /m);
+  }, 60_000);
+
+  it("takes the queue's region from its URL when AWS_REGION is unset, and says to set it when the URL names none", async () => {
+    // Prepare: LocalStack's queue URL names its region (/queue/us-east-1/…); the same queue by account path does not
+    const queueUrl = env.CALLDATA_QUEUE_URL ?? '';
+    const withoutRegion = queueUrl.replace(/\/queue\/[a-z0-9-]+\//, '/');
+    const base = { TRANSCRIPTION_LOCATION: postgresUrl };
+
+    // Act
+    const fromUrl = await doctor(['--probe', '--json'], base, ['AWS_REGION']);
+    const nowhere = await doctor(['--probe', '--json'], { ...base, CALLDATA_QUEUE_URL: withoutRegion }, ['AWS_REGION']);
+    const blank = await doctor(['--probe', '--json'], { ...base, CALLDATA_QUEUE_URL: withoutRegion, AWS_REGION: '' });
+
+    // Assess
+    expect(queueUrl).toMatch(/\/queue\/us-east-1\//);
+    expect(fromUrl.code).toBe(0);
+    expect((JSON.parse(fromUrl.stdout) as DoctorJson).probes.find((p) => p.kind === 'queue')).toMatchObject({ ok: true });
+    for (const { code, stdout } of [nowhere, blank]) {
+      expect(code).toBe(1);
+      expect((JSON.parse(stdout) as DoctorJson).probes.filter((p) => !p.ok)).toEqual([
+        expect.objectContaining({ kind: 'queue', error: "invalid configuration: AWS_REGION: is not set and the queue URL names no region: set AWS_REGION to the queue's region" }),
+      ]);
+    }
+  }, 90_000);
 
   it('answers --help with its usage and refuses an unknown option', async () => {
     const help = await doctor(['--help']);

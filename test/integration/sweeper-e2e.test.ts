@@ -26,7 +26,7 @@ import { DISCARD_HOLD_MS, DISCARD_PREFIX } from '../../functions/domain/recordin
 import { formatTime } from '../../functions/domain/render.ts';
 import type { StorageBackend, StoredCall } from '../../functions/storage/backend.ts';
 import { closeAllBackends } from '../../functions/storage/select.ts';
-import { roomLister } from '../../functions/sweeper/livekit.ts';
+import { roomLister } from '../../functions/shared/livekit.ts';
 import { purgeDiscarded } from '../../functions/sweeper/purge.ts';
 import { sweep, SweepError, type RoomLister } from '../../functions/sweeper/sweep.ts';
 import { pipelineFor, type Pipeline } from '../../functions/wiring.ts';

@@ -244,7 +244,9 @@ describe('the worker end to end', () => {
     });
     expect(String(meta.start_time)).toMatch(/\+05:30$/);
     // Why it ended, and the identifiers that find the call in LiveKit's own records.
-    expect(meta).toMatchObject({ end_reason: 'caller_hangup', room_sid: room.sid, sip_call_id: 'SCL_e2e', trunk_id: 'ST_e2eInbound', job_id: expect.stringMatching(/^AJ_/) });
+    expect(meta).toMatchObject({ end_reason: 'caller_hangup', room_sid: room.sid, sip_call_id: 'SCL_e2e', trunk_id: 'ST_e2eInbound', dispatch_rule_id: 'SDR_e2e', job_id: expect.stringMatching(/^AJ_/) });
+    // LiveKit's SIP service answered the call normally: no SIP final status to report.
+    expect(meta.sip_status_code).toBeUndefined();
     expect(String(meta.end_reason_detail)).toMatch(/caller hung up|session closed|room disconnected/);
     // What the model used (both turns) and how fast it answered.
     expect(meta.usage).toEqual([{ ...SCRIPTED_MODEL, input_tokens: 270, input_cached_tokens: 0, output_tokens: 19 }]);
@@ -407,6 +409,22 @@ describe('the worker end to end', () => {
       await caller.waitForAgent();
       await caller.leave();
       await expectUnanswered(room.sid, 'abandoned', 'caller_hangup');
+    });
+
+    it('records an outbound call LiveKit could not dial as failed, naming LiveKit’s refusal and inventing no SIP status', async () => {
+      // Prepare: job metadata asks for an outbound call. The dev livekit-server has no SIP service
+      // (livekit-sip), so CreateSIPParticipant fails before any SIP exchange: there is no SIP
+      // final response, and the worker must not make one up.
+      const room = await rooms.callRoom(roomName('dialfail'), workers.hangup.agentName, JSON.stringify({ phone_number: '+15550100', outbound_trunk_id: 'ST_e2eOutbound' }));
+      standIn.roomIds.set(room.name, room.sid);
+      // Act: the agent dials through the real livekit-server's SIP API
+      const meta = await finalMetadata(room.sid);
+      // Assess
+      expect(meta).toMatchObject({ answered: false, status: 'failed', end_reason: 'failed', call_direction: 'outbound', outbound_trunk_id: 'ST_e2eOutbound', user_number: '+15550100' });
+      expect(String(meta.end_reason_detail)).toMatch(/^outbound dial failed: .*sip not connected/);
+      expect(meta.sip_status_code).toBeUndefined();
+      expect(meta.sip_status).toBeUndefined();
+      expect(factPump.workerKinds(room.sid).filter((k) => k === 'unanswered')).toHaveLength(1);
     });
 
     it('records no answer when nobody answers within the timeout, and hangs up', async () => {

@@ -153,6 +153,7 @@ export class SimulatedCaller {
         'sip.trunkPhoneNumber': '+14155550100',
         'sip.trunkID': 'ST_e2eInbound',
         'sip.callID': 'SCL_e2e',
+        'sip.ruleID': 'SDR_e2e',
         ...this.options.attributes,
       },
     });

@@ -109,7 +109,7 @@ describe('worker start', () => {
     expect(badLoad.code).toBe(2);
     expect(badLoad.output.trim().split('\n')).toEqual(['worker: CALLDATA_WORKER_LOAD: expected cpu or jobs, got "gpu"', 'worker: CALLDATA_PROGRESS_INTERVAL_MS: expected an integer from 100 to 600000, got "fast"']);
     expect(badScript.code).toBe(2);
-    expect(badScript.output.trim().split('\n')).toEqual([expect.stringMatching(/^worker: CALLDATA_AGENT_SCRIPT cannot read ".*missing\.json" \(ENOENT\): point it at a JSON file like/)]);
+    expect(badScript.output.trim().split('\n')).toEqual([expect.stringMatching(/^worker: CALLDATA_AGENT_SCRIPT: cannot read ".*missing\.json" \(ENOENT\): point it at a JSON file like/)]);
     expect(badLoad.output + badScript.output).not.toMatch(NO_STACK);
   }, 60_000);
 

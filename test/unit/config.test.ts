@@ -1,6 +1,12 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import * as z from 'zod';
 import { loadConfig, RECORDING_TIMING } from '../../functions/config/config.ts';
+import { readJson, type Problem } from '../../functions/config/env.ts';
 import { ConfigError } from '../../functions/config/errors.ts';
+import { VARIABLES } from '../../functions/config/variables.ts';
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -86,7 +92,7 @@ describe('configuration', () => {
       CALLDATA_PROGRESS_INTERVAL_MS: '300',
       AGENT_LLM: 'openai/gpt-4.1',
       AGENT_INSTRUCTIONS: 'Be brief.',
-      CALLDATA_AGENT_SCRIPT: 'script.json',
+      CALLDATA_AGENT_SCRIPT: '{"responses": [{"input": "hello", "content": "Hi"}]}',
     });
 
     // Assess
@@ -94,7 +100,7 @@ describe('configuration', () => {
     expect(defaults.worker).toEqual({ agentName: '', load: 'cpu', maxJobs: 4, progressIntervalMs: 2_000, llm: 'openai/gpt-4.1-mini', stt: 'deepgram/nova-3', tts: 'cartesia/sonic-2', instructions: undefined, agentScript: undefined });
     expect(defaults.recordingTiming).toEqual(RECORDING_TIMING);
     expect(set.livekit).toMatchObject({ url: 'wss://demo.livekit.cloud', apiKey: 'APIkey', apiSecret: 'shh' });
-    expect(set.worker).toMatchObject({ agentName: 'phone-agent', load: 'jobs', maxJobs: 8, progressIntervalMs: 300, llm: 'openai/gpt-4.1', instructions: 'Be brief.', agentScript: 'script.json' });
+    expect(set.worker).toMatchObject({ agentName: 'phone-agent', load: 'jobs', maxJobs: 8, progressIntervalMs: 300, llm: 'openai/gpt-4.1', instructions: 'Be brief.', agentScript: { responses: [{ input: 'hello', content: 'Hi' }] } });
   });
 
   it('refuses bad worker and LiveKit values instead of falling back, naming each variable', () => {
@@ -114,5 +120,76 @@ describe('configuration', () => {
     } catch (error) {
       expect(String(error)).not.toContain('super-secret-value');
     }
+  });
+
+  it('takes every default from VARIABLES: a variable set to its documented default reads as if unset', () => {
+    // Prepare: the variables .env.example and the README give a default
+    const withDefault = VARIABLES.filter((variable) => variable.default !== '');
+    const unset = loadConfig({});
+
+    // Act / Assess: one at a time, and all at once
+    expect(withDefault.length).toBeGreaterThan(15);
+    for (const variable of withDefault) expect(loadConfig({ [variable.name]: variable.default }), variable.name).toEqual(unset);
+    expect(loadConfig(Object.fromEntries(withDefault.map((variable) => [variable.name, variable.default])))).toEqual(unset);
+  });
+
+  it('parses CALLDATA_AGENT_SCRIPT once, inline or from a file, into the worker settings', () => {
+    // Prepare
+    const script = { instructions: 'Be brief.', responses: [{ input: 'hello', content: 'Hi!', usage: { promptTokens: 3, completionTokens: 2 } }] };
+    const file = join(mkdtempSync(join(tmpdir(), 'calldata-config-')), 'script.json');
+    writeFileSync(file, JSON.stringify(script));
+
+    // Act / Assess
+    expect(loadConfig({ CALLDATA_AGENT_SCRIPT: JSON.stringify(script) }).worker.agentScript).toEqual(script);
+    expect(loadConfig({ CALLDATA_AGENT_SCRIPT: file }).worker.agentScript).toEqual(script);
+  });
+
+  it.each([
+    ['a file that does not exist', '/nonexistent/calldata-script.json', /^cannot read "\/nonexistent\/calldata-script\.json" \(ENOENT\): point it at a JSON file like /],
+    ['broken JSON', '{broken', /^is not valid JSON \(.*\): point it at a JSON file like /],
+    ['JSON that is not a script', '{"responses": "hello"}', /^is not an agent script \(responses: .*\): point it at a JSON file like /],
+  ])('refuses %s as CALLDATA_AGENT_SCRIPT, naming the variable and what a script looks like', (_case, value, message) => {
+    // Act
+    let problems: readonly Problem[] = [];
+    try {
+      loadConfig({ CALLDATA_AGENT_SCRIPT: value });
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems = error.problems;
+    }
+
+    // Assess
+    expect(problems).toEqual([{ variable: 'CALLDATA_AGENT_SCRIPT', message: expect.stringMatching(message) }]);
+  });
+});
+
+describe('readJson', () => {
+  const schema = z.object({ n: z.number() });
+
+  it('reads inline JSON (an object or an array) and JSON files, and nothing when unset or blank', () => {
+    // Prepare
+    const file = join(mkdtempSync(join(tmpdir(), 'calldata-json-')), 'value.json');
+    writeFileSync(file, '{"n": 2}');
+    const problems: Problem[] = [];
+
+    // Act / Assess
+    expect(readJson({ V: ' {"n": 1} ' }, 'V', schema, problems, { what: 'a number holder' })).toEqual({ n: 1 });
+    expect(readJson({ V: file }, 'V', schema, problems, { what: 'a number holder' })).toEqual({ n: 2 });
+    expect(readJson({ V: '[1, 2]' }, 'V', z.array(z.number()), problems, { what: 'a list' })).toEqual([1, 2]);
+    expect(readJson({ V: '  ' }, 'V', schema, problems, { what: 'a number holder' })).toBeUndefined();
+    expect(readJson({}, 'V', schema, problems, { what: 'a number holder' })).toBeUndefined();
+    expect(problems).toEqual([]);
+  });
+
+  it('records one problem naming the variable and every place the value is wrong', () => {
+    // Prepare
+    const problems: Problem[] = [];
+
+    // Act
+    const value = readJson({ V: '{"n": "one", "m": 1}' }, 'V', z.strictObject({ n: z.number() }), problems, { what: 'a number holder' });
+
+    // Assess
+    expect(value).toBeUndefined();
+    expect(problems).toEqual([{ variable: 'V', message: expect.stringMatching(/^is not a number holder \(n: .*, \(root\): .*"m"/) }]);
   });
 });

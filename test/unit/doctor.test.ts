@@ -11,6 +11,9 @@ import { loadDotenv, sourceOf } from '../../functions/config/dotenv.ts';
 import { ConfigError } from '../../functions/config/errors.ts';
 import { maskUrlPassword, maskValue, VARIABLES } from '../../functions/config/variables.ts';
 import { configurationReport, formatReport } from '../../functions/cli/doctor/report.ts';
+import { probesFor, runProbes } from '../../functions/cli/doctor/probes.ts';
+import { loadConfig } from '../../functions/config/config.ts';
+import { queueRegion } from '../../functions/shared/sqs-client.ts';
 
 function dotenvFile(text: string): string {
   const path = join(mkdtempSync(join(tmpdir(), 'calldata-doctor-')), '.env');
@@ -107,5 +110,36 @@ describe('value sources', () => {
     expect(text).not.toContain('top-secret');
     expect(text).not.toContain(':pw@');
     expect(text).toMatch(/^LIVEKIT_API_SECRET +\*\*\* {2}\[environment\]$/m);
+  });
+});
+
+describe('probes', () => {
+  it.each([
+    ['https://sqs.eu-west-1.amazonaws.com/123456789012/calls', 'eu-west-1'],
+    ['https://sqs.cn-north-1.amazonaws.com.cn/123456789012/calls', 'cn-north-1'],
+    ['https://sqs.us-gov-west-1.amazonaws.com/123456789012/calls', 'us-gov-west-1'],
+    ['https://ap-southeast-2.queue.amazonaws.com/123456789012/calls', 'ap-southeast-2'],
+    ['http://sqs.us-east-1.localhost.localstack.cloud:4566/000000000000/calls', 'us-east-1'],
+    ['http://localhost:4566/queue/us-east-1/000000000000/calls', 'us-east-1'],
+    ['http://localhost:4566/000000000000/calls', undefined],
+    ['https://queue.example.com/sqs.eu-west-1./calls', undefined],
+    ['not a url', undefined],
+  ])('find the region an SQS queue URL names: %s → %s', (url, region) => {
+    expect(queueRegion(url)).toBe(region);
+  });
+
+  it("report LiveKit's missing credentials as a probe failure naming the variable (the one LiveKit check)", async () => {
+    // Prepare: a LiveKit URL without a key or secret, nothing else to probe but the default folder
+    const config = loadConfig({ LIVEKIT_URL: 'ws://127.0.0.1:7880', METADATA_LOCATION: mkdtempSync(join(tmpdir(), 'calldata-probe-')) });
+
+    // Act
+    const results = await runProbes(config, {});
+
+    // Assess
+    expect(probesFor(config, {}).map((p) => p.kind)).toEqual(['location', 'livekit']);
+    expect(results.find((r) => r.kind === 'livekit')).toMatchObject({
+      ok: false,
+      error: 'invalid configuration: LIVEKIT_API_KEY: is required to ask LiveKit for its rooms (or LIVEKIT_API_KEY_SECRET_ARN on Lambda); LIVEKIT_API_SECRET: is required to ask LiveKit for its rooms (or LIVEKIT_API_SECRET_SECRET_ARN on Lambda)',
+    });
   });
 });

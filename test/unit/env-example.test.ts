@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../functions/config/config.ts';
-import { LIBRARY_VARIABLES, VARIABLE_NAMES, VARIABLES, type Variable } from '../../functions/config/variables.ts';
+import { LIBRARY_VARIABLES, SDK_VARIABLES, VARIABLE_NAMES, VARIABLES, type Variable } from '../../functions/config/variables.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const example = readFileSync(join(ROOT, '.env.example'), 'utf8');
@@ -73,6 +73,26 @@ describe('the variable list', () => {
     // Assess
     expect(fromDefaults).toEqual(fromNothing);
   });
+
+  it("says who reads each variable: the capture's own settings are the worker's alone", () => {
+    // Prepare: the configuration fields only the worker's capture and agent use
+    const workerOnly = { SAVE_TOOL_CALLS: 'saveToolCalls', HANGUP_CALL: 'hangupCall', CALLDATA_ANSWER_TIMEOUT_MS: 'answerTimeoutMs' } as const;
+    const code = (folder: string) =>
+      readdirSync(join(ROOT, folder), { recursive: true })
+        .map(String)
+        .filter((file) => file.endsWith('.ts') && !file.startsWith('config/'))
+        .map((file) => readFileSync(join(ROOT, folder, file), 'utf8'))
+        .join('\n');
+    const functions = code('functions');
+    const worker = code('worker');
+
+    // Act / Assess
+    for (const [name, field] of Object.entries(workerOnly)) {
+      expect(VARIABLES.find((v) => v.name === name)?.readers, name).toEqual(['worker']);
+      expect(worker, name).toMatch(new RegExp(`\\.${field}\\b`));
+      expect(functions, name).not.toMatch(new RegExp(`\\.${field}\\b`));
+    }
+  });
 });
 
 describe('.env.example', () => {
@@ -81,13 +101,13 @@ describe('.env.example', () => {
     expect(loadConfig(env)).toMatchObject({ callRecording: false, saveMetadata: false, saveTranscription: false, hangupCall: true, metadataLocation: 'Call_Metadata', transcriptionLocation: 'Transcriptions' });
   });
 
-  it('lists exactly the variables of the list, each with its default', () => {
+  it("lists exactly the variables of the list, each with its default, and the AWS SDK's own (an example value each)", () => {
     // Prepare
     const lines = documented();
 
     // Act
     const extra = [...lines.keys()].filter((name) => !VARIABLE_NAMES.has(name) && !LIBRARY_VARIABLES.has(name));
-    const missing = VARIABLES.filter((v) => !lines.has(v.name)).map((v) => v.name);
+    const missing = [...VARIABLES, ...SDK_VARIABLES].filter((v) => !lines.has(v.name)).map((v) => v.name);
     const wrongDefault = VARIABLES.filter((v) => lines.has(v.name) && lines.get(v.name) !== v.default).map((v) => `${v.name}=${lines.get(v.name)} (list: ${JSON.stringify(v.default)})`);
 
     // Assess
@@ -98,12 +118,12 @@ describe('.env.example', () => {
 });
 
 describe("the README's configuration table", () => {
-  it('is the list, row for row', () => {
+  it("is the list, row for row, then the AWS SDK's variables .env.example names", () => {
     // Prepare
     const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1));
     const table = section.split('\n').filter((line) => line.startsWith('| `'));
 
     // Act / Assess
-    expect(table).toEqual(VARIABLES.map(row));
+    expect(table).toEqual([...VARIABLES, ...SDK_VARIABLES].map(row));
   });
 });

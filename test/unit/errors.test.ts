@@ -13,7 +13,7 @@ const MODULES = [
   '../../functions/config/errors.ts',
   '../../functions/sweeper/sweep.ts',
   '../../functions/cli/simulate.ts',
-  '../../functions/cli/reader.ts',
+  '../../functions/query/reader.ts',
   '../../functions/domain/calls.ts',
   '../../infra/settings.ts',
 ];

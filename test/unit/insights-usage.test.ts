@@ -1,5 +1,6 @@
 /**
- * Usage and cost (functions/domain/insights/usage.ts): the translation of agents-js ModelUsage
+ * Usage and cost (functions/domain/insights/usage.ts, the price table of
+ * functions/config/price-table.ts): the translation of agents-js ModelUsage
  * (fed by the real ModelUsageCollector), merging one writer's cumulative reports (commutative,
  * associative, idempotent — property-tested, since queues reorder and duplicate them), summing
  * writers, the price table's validation errors, and the cost estimate.
@@ -8,10 +9,11 @@ import { metrics } from '@livekit/agents';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../functions/config/errors.ts';
+import { loadConfig } from '../../functions/config/config.ts';
+import type { PriceTable } from '../../functions/config/price-table.ts';
 import {
   estimateCost,
   mergeUsage,
-  parsePriceTable,
   sumUsage,
   usageEntryFromModelUsage,
   type UsageEntry,
@@ -113,7 +115,14 @@ describe('mergeUsage and sumUsage: properties', () => {
   });
 });
 
-describe('parsePriceTable', () => {
+/** The price table as the configuration reads it from CALLDATA_PRICE_TABLE (inline JSON). */
+function parsePriceTable(text: string, variable: string): PriceTable {
+  const table = loadConfig({ [variable]: text }).priceTable;
+  if (!table) throw new Error(`${variable} was not read`);
+  return table;
+}
+
+describe('CALLDATA_PRICE_TABLE', () => {
   it('reads the documented shape and defaults the currency to USD', () => {
     // Act
     const table = parsePriceTable('{"models":{"openai/gpt-4.1-mini":{"promptPer1M":0.4,"completionPer1M":1.6}}}', VARIABLE);

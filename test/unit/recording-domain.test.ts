@@ -19,10 +19,12 @@ import {
   startLeaseMs,
 } from '../../functions/domain/recorder.ts';
 import { DISCARD_PREFIX } from '../../functions/domain/recording-plan.ts';
-import { classifyEgressError, EgressRejectedError, EgressUnavailableError, RecordingConfigError } from '../../functions/recording/errors.ts';
+import { classifyEgressError, EgressRejectedError, EgressUnavailableError } from '../../functions/recording/errors.ts';
+import { ConfigError } from '../../functions/config/errors.ts';
+import { createEgressApi } from '../../functions/recording/egress.ts';
 import { isRetryable } from '../../functions/errors.ts';
 import { loadConfig } from '../../functions/config/config.ts';
-import { recordingSettings, requireLivekit } from '../../functions/recording/settings.ts';
+import { recordingSettings } from '../../functions/recording/settings.ts';
 
 const KEY = 'room/20261124T004838.120_abc/call_room_20261124T004838.120_abc.ogg';
 
@@ -132,7 +134,7 @@ describe('egress errors and settings', () => {
     const settings = recordingSettings(loadConfig({}));
     expect(settings).toMatchObject({ egressAttempts: 3, egressTimeoutMs: 30_000, egressBackoffMs: 1_000, discardWaitMs: 15_000, discardPollMs: 500 });
     expect(() => loadConfig({ LIVEKIT_URL: 'ftp://x' })).toThrow(/LIVEKIT_URL/);
-    expect(() => requireLivekit(settings)).toThrow(RecordingConfigError);
-    expect(() => requireLivekit(settings)).toThrow(/LIVEKIT_URL/);
+    expect(() => createEgressApi(settings)).toThrow(ConfigError);
+    expect(() => createEgressApi(settings)).toThrow(/LIVEKIT_URL: is required to start and stop recordings/);
   });
 });

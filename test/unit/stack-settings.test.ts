@@ -2,9 +2,11 @@ import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../functions/config/config.ts';
 import { DISCARD_HOLD_MS, DISCARD_PREFIX as FUNCTIONS_DISCARD_PREFIX } from '../../functions/domain/recording-plan.ts';
 import { PAYLOAD_PREFIX as FUNCTIONS_PAYLOAD_PREFIX } from '../../functions/transport/payload.ts';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { synth } from './stack-fixture.ts';
-import { DISCARD_HOLD_DAYS, DISCARD_PREFIX, hasPassword, OPEN_MARKER_PREFIX, PAYLOAD_PREFIX, readSettings, recordsInBucket, SettingsError } from '../../infra/settings.ts';
+import { DISCARD_HOLD_DAYS, DISCARD_PREFIX, hasPassword, OPEN_MARKER_PREFIX, PAYLOAD_PREFIX, PRICE_TABLE_MAX_BYTES, readSettings, recordsInBucket, SettingsError } from '../../infra/settings.ts';
 
 function read(context: Record<string, unknown>) {
   return readSettings({ context: (key) => context[key] });
@@ -121,6 +123,41 @@ describe('deploy settings', () => {
     for (const key of ['timezone', 'saveMetadata', 'logRetentionDays', 'visibilityTimeoutSeconds', 'subnetIds', 'bucketName', 'livekitUrl', 'workerCpu']) {
       expect(joined).toContain(`${key} (context)`);
     }
+  });
+
+  it('read the price table from context inline, as a cdk.json object or from a file, as JSON the runtime configuration reads back', () => {
+    // Prepare
+    const table = { currency: 'USD', models: { 'openai/gpt-4.1-mini': { promptPer1M: 0.4, completionPer1M: 1.6 } } };
+    const file = join(mkdtempSync(join(tmpdir(), 'calldata-prices-')), 'prices.json');
+    writeFileSync(file, JSON.stringify(table));
+
+    // Act
+    const given = [JSON.stringify(table), table, file].map((priceTable) => read({ priceTable }).priceTable);
+
+    // Assess
+    for (const json of given) expect(loadConfig({ CALLDATA_PRICE_TABLE: json ?? '' }).priceTable).toEqual(table);
+    expect(read({}).priceTable).toBeUndefined();
+  });
+
+  it('refuse a price table the runtime would refuse, or one too large for a function environment, naming priceTable', () => {
+    // Prepare
+    const models = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`provider/model-number-${i}`, { promptPer1M: 0.1, completionPer1M: 0.2 }]));
+
+    // Act
+    const cases = {
+      json: problemsOf({ priceTable: '{"models":' }),
+      negative: problemsOf({ priceTable: '{"models":{"a/b":{"promptPer1M":-1}}}' }),
+      misspelled: problemsOf({ priceTable: { models: { 'a/b': { promptPer1m: 1 } } } }),
+      missingFile: problemsOf({ priceTable: '/nonexistent/prices.json' }),
+      tooLarge: problemsOf({ priceTable: { models } }),
+    };
+
+    // Assess
+    expect(cases.json).toEqual([expect.stringMatching(/^priceTable \(context\): is not valid JSON/)]);
+    expect(cases.negative).toEqual([expect.stringMatching(/^priceTable \(context\): is not a valid price table \(models\.a\/b\.promptPer1M: /)]);
+    expect(cases.misspelled).toEqual([expect.stringMatching(/^priceTable \(context\): is not a valid price table \(.*promptPer1m/)]);
+    expect(cases.missingFile).toEqual([expect.stringMatching(/^priceTable \(context\): cannot read "\/nonexistent\/prices\.json" \(ENOENT\)/)]);
+    expect(cases.tooLarge).toEqual([expect.stringMatching(new RegExp(`^priceTable \\(context\\): \\d+ bytes as JSON, more than the ${PRICE_TABLE_MAX_BYTES}`))]);
   });
 
   it('require the LiveKit URL when the worker or recording is asked for', () => {

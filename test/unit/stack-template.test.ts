@@ -15,6 +15,8 @@ import { AWS_BASE, logicalId, resourcesOf, synth, type Synthesized } from './sta
 
 const LIVEKIT_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:calldata/livekit-AbCdEf';
 const DB_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:calldata/db-XyZ123';
+/** A price table as cdk.json holds it: a JSON object under the `priceTable` key. */
+const PRICE_TABLE = { currency: 'EUR', models: { 'openai/gpt-4.1-mini': { promptPer1M: 0.4, completionPer1M: 1.6 }, 'deepgram/nova-3': { perMinute: 0.0043 } } };
 
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Sid?: string; Condition?: unknown };
 
@@ -48,6 +50,7 @@ beforeAll(() => {
     livekitSecret: LIVEKIT_SECRET_ARN,
     metadataLocationSecret: `${DB_SECRET_ARN}:url`,
     egressS3Secret: 'calldata/egress',
+    priceTable: PRICE_TABLE,
   });
   inVpc = synth({ ...AWS_BASE, deployWorker: false, vpcId: 'vpc-0a1b2c3d4e5f60718', subnetIds: 'subnet-0a1b2c3d4e5f60718,subnet-0f1e2d3c4b5a69788', transcriptionLocationSecret: 'calldata/postgres' });
 }, 60_000);
@@ -294,6 +297,20 @@ describe('functions', { timeout: 60_000 }, () => {
     for (const env of envs) expect(env).toMatchObject({ SAVE_METADATA: 'true', SAVE_TRANSCRIPTION: 'true', CALL_RECORDING: 'true', METADATA_LOCATION: 's3', TRANSCRIPTION_LOCATION: 's3' });
     for (const env of localEnvs) expect(env).toMatchObject({ METADATA_LOCATION_SECRET_ARN: `${DB_SECRET_ARN}:url::` });
     for (const env of storeNothing) expect(Object.keys(env).filter((name) => /LOCATION/.test(name))).toEqual([]);
+  });
+
+  it('give the price table to the functions that render metadata (persist, sweeper) as JSON their configuration reads, and to no other', () => {
+    // Prepare / Act
+    const renderers = ['Persist', 'Sweeper'].map((name) => functionEnv(local, `${name}Function`));
+    const others = ['Recording', 'Webhook'].map((name) => functionEnv(local, `${name}Function`));
+    const withoutTable = resourcesOf(aws.template, 'AWS::Lambda::Function').map(([id]) => functionEnv(aws, id));
+
+    // Assess: the runtime reads back the very table the context gave, so estimated_cost is produced
+    for (const env of renderers) {
+      expect(typeof env.CALLDATA_PRICE_TABLE).toBe('string');
+      expect(loadConfig({ CALLDATA_PRICE_TABLE: env.CALLDATA_PRICE_TABLE as string }).priceTable).toEqual(PRICE_TABLE);
+    }
+    for (const env of [...others, ...withoutTable]) expect(env).not.toHaveProperty('CALLDATA_PRICE_TABLE');
   });
 
   it('never put a secret value in a function environment, only Secrets Manager references', () => {

@@ -10,7 +10,7 @@ import type { FactMessage } from '../../functions/contract/facts.ts';
 import type { OpenCall, StorageBackend } from '../../functions/storage/backend.ts';
 import { startEmbeddedSweeper, sweepIntervalMs } from '../../functions/sweeper/embedded.ts';
 import { sweepScheduled } from '../../functions/sweeper/handler.ts';
-import { livekitAccess } from '../../functions/sweeper/livekit.ts';
+import { missingLivekit, requireLivekit } from '../../functions/config/livekit.ts';
 import { sweep, SweepError, type RoomLister } from '../../functions/sweeper/sweep.ts';
 import type { FactSink } from '../../functions/transport/sink.ts';
 import type { Pipeline } from '../../functions/wiring.ts';
@@ -191,12 +191,12 @@ describe('a sweep', () => {
 });
 
 describe('the sweeper in the worker (embedded default)', () => {
-  it('reads LiveKit access from the environment and names what is missing', () => {
-    // Prepare / Act / Assess
-    expect(livekitAccess(loadConfig({}).livekit)).toEqual({ missing: 'LIVEKIT_URL' });
-    expect(livekitAccess(loadConfig({ LIVEKIT_URL: 'ws://127.0.0.1:7880' }).livekit)).toEqual({ missing: 'LIVEKIT_API_KEY' });
-    expect(livekitAccess(loadConfig({ LIVEKIT_URL: 'ws://127.0.0.1:7880', LIVEKIT_API_KEY: 'k' }).livekit)).toEqual({ missing: 'LIVEKIT_API_SECRET' });
-    expect(livekitAccess(loadConfig({ LIVEKIT_URL: 'ws://127.0.0.1:7880', LIVEKIT_API_KEY: 'k', LIVEKIT_API_SECRET: 's' }).livekit)).toEqual({ url: 'ws://127.0.0.1:7880', apiKey: 'k', apiSecret: 's' });
+  it('reads LiveKit access from the configuration and names what is missing', () => {
+    // Prepare / Act / Assess: the one LiveKit check (functions/config/livekit.ts) the sweeper uses
+    expect(missingLivekit(loadConfig({}).livekit)).toEqual(['LIVEKIT_URL', 'LIVEKIT_API_KEY', 'LIVEKIT_API_SECRET']);
+    expect(missingLivekit(loadConfig({ LIVEKIT_URL: 'ws://127.0.0.1:7880' }).livekit)).toEqual(['LIVEKIT_API_KEY', 'LIVEKIT_API_SECRET']);
+    expect(missingLivekit(loadConfig({ LIVEKIT_URL: 'ws://127.0.0.1:7880', LIVEKIT_API_KEY: 'k' }).livekit)).toEqual(['LIVEKIT_API_SECRET']);
+    expect(requireLivekit(loadConfig({ LIVEKIT_URL: 'ws://127.0.0.1:7880', LIVEKIT_API_KEY: 'k', LIVEKIT_API_SECRET: 's' }), 'sweep')).toEqual({ url: 'ws://127.0.0.1:7880', apiKey: 'k', apiSecret: 's' });
   });
 
   it('sweeps at the bound\'s pace, between 5 seconds and 5 minutes', () => {

@@ -4,13 +4,15 @@
  * (functions/domain/webhook-facts.ts), read back from the JSON LiveKit actually sends.
  */
 import { EgressInfo, EgressStatus, ParticipantInfo, WebhookEvent, WebhookReceiver } from 'livekit-server-sdk';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { resetConfigForTests } from '../../functions/config/config.ts';
+import { ConfigError } from '../../functions/config/errors.ts';
 import { factMessageSchema, type FactMessage } from '../../functions/contract/facts.ts';
 import { EGRESS_STATUSES, WORKER_LOST } from '../../functions/contract/vocabulary.ts';
 import { DISCONNECT_REASONS, webhookFacts } from '../../functions/domain/webhook-facts.ts';
 import { egressStatusOf } from '../../functions/domain/recorder.ts';
 import { SendFailedError } from '../../functions/transport/errors.ts';
-import { handleWebhook, type WebhookDeps } from '../../functions/webhook/handler.ts';
+import { handler, handleWebhook, resetWebhookForTests, type WebhookDeps } from '../../functions/webhook/handler.ts';
 import { signWebhook } from '../support/egress-standin.ts';
 
 const API_KEY = 'webhook-key';
@@ -263,5 +265,31 @@ describe('webhook facts', () => {
     const b = webhookFacts(event, { nowMs: NOW + 5, bodyHash: 'abc123' });
     expect(a).toEqual(b);
     expect(a.kind === 'facts' && a.message.writer).toMatch(/^webhook:[0-9a-f]{40}$/);
+  });
+});
+
+describe('webhook function without LiveKit credentials', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+    resetConfigForTests();
+    resetWebhookForTests();
+  });
+
+  it('fails naming the missing variable (the one LiveKit check), and needs no LIVEKIT_URL to verify signatures', async () => {
+    // Prepare: a key but no secret, and no URL
+    vi.stubEnv('LIVEKIT_URL', '');
+    vi.stubEnv('LIVEKIT_API_KEY', API_KEY);
+    vi.stubEnv('LIVEKIT_API_SECRET', '');
+    resetConfigForTests();
+    resetWebhookForTests();
+    const body = roomFinished('RM_nocreds');
+    const context = { functionName: 'calldata-webhook', awsRequestId: 'req-1' } as never;
+
+    // Act
+    const run = handler(await signed(body), context);
+
+    // Assess: only the secret is named, never the URL the webhook does not need
+    await expect(run).rejects.toBeInstanceOf(ConfigError);
+    await expect(run).rejects.toThrow(/^invalid configuration: LIVEKIT_API_SECRET: is required to verify webhooks \(or LIVEKIT_API_SECRET_SECRET_ARN on Lambda\)$/);
   });
 });

@@ -34,9 +34,14 @@ describe('worker start checks', () => {
     expect(problems).toEqual([expect.stringMatching(/^no model access: .*openai\/gpt-4\.1-mini.*ws:\/\/127\.0\.0\.1:7880 is not one: .*LIVEKIT_INFERENCE_API_KEY.*CALLDATA_AGENT_SCRIPT/)]);
   });
 
-  it('refuse a script that is not one, naming CALLDATA_AGENT_SCRIPT', () => {
-    expect(startProblems(loadConfig({ ...LOCAL, CALLDATA_AGENT_SCRIPT: '{"responses": "hello"}' }))).toEqual([expect.stringMatching(/^CALLDATA_AGENT_SCRIPT is not a script: responses: /)]);
-    expect(startProblems(loadConfig({ ...LOCAL, CALLDATA_AGENT_SCRIPT: '{broken' }))).toEqual([expect.stringMatching(/^CALLDATA_AGENT_SCRIPT is not valid JSON/)]);
+  it('use the script the configuration parsed, never the raw value (a bad script never gets this far)', () => {
+    // Prepare: the configuration holds the parsed script
+    const config = loadConfig({ ...LOCAL, CALLDATA_AGENT_SCRIPT: '{"instructions": "Be brief.", "responses": [{"input": "hello", "content": "Hi"}]}' });
+
+    // Act / Assess
+    expect(config.worker.agentScript).toEqual({ instructions: 'Be brief.', responses: [{ input: 'hello', content: 'Hi' }] });
+    expect(startProblems(config)).toEqual([]);
+    expect(() => loadConfig({ ...LOCAL, CALLDATA_AGENT_SCRIPT: '{broken' })).toThrow(/CALLDATA_AGENT_SCRIPT: is not valid JSON/);
   });
 
   it("take LiveKit's CLI options over the configuration", () => {

@@ -27,7 +27,8 @@ import type { Config } from '../../config/config.ts';
 import { callRow, CallsInputError, classifySearch, conversationLines, isCallId, parseFilters, zoneLabel } from '../../domain/calls.ts';
 import { insightLines } from '../../domain/call-insights.ts';
 import { InvalidQueryError } from '../../storage/errors.ts';
-import { CallNotFoundError, CallReader, describeError, NoRecordingError } from '../reader.ts';
+import { CallNotFoundError, CallReader, NoRecordingError } from '../../query/reader.ts';
+import { describeError } from '../errors.ts';
 import { CallDataError } from '../../errors.ts';
 
 export interface BrowseOptions {

@@ -6,11 +6,14 @@
  */
 import type { Config } from '../../config/config.ts';
 import { first, type Env } from '../../config/env.ts';
+import { ConfigError } from '../../config/errors.ts';
+import { requireLivekit } from '../../config/livekit.ts';
+import { CallDataError } from '../../errors.ts';
 import { recordModel } from '../../domain/model.ts';
 import { locationPlan } from '../../domain/persist.ts';
 import { backendFor } from '../../storage/select.ts';
 import { describeError } from '../errors.ts';
-import { shownLocation } from '../reader.ts';
+import { shownLocation } from '../../query/reader.ts';
 
 export interface ProbeResult {
   /** What was probed: `location`, `queue`, `bucket`, `livekit`. */
@@ -26,6 +29,13 @@ export interface ProbeResult {
 
 /** A probe that has not answered by then is reported as timed out. */
 export const PROBE_TIMEOUT_MS = 10_000;
+
+/** A probe that did not answer in time; the server may only be slow, so trying again may help. */
+export class ProbeTimeoutError extends CallDataError {
+  constructor(timeoutMs: number) {
+    super(`no answer within ${timeoutMs / 1000} s`, { retryable: true });
+  }
+}
 
 /** A call id no backend can hold (ids are room SIDs or `sim-…`), so the read finds nothing and writes nothing. */
 const PROBE_CALL_ID = 'calldata-doctor-probe';
@@ -68,8 +78,21 @@ export function probesFor(config: Config, env: Env = process.env): Probe[] {
       variable,
       target: url,
       run: async () => {
-        const [{ GetQueueAttributesCommand }, { sqsClient }] = await Promise.all([import('@aws-sdk/client-sqs'), import('../../shared/sqs-client.ts')]);
-        return sqsClient().send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+        const [{ GetQueueAttributesCommand, SQSClient }, { queueRegion, sqsClient }] = await Promise.all([import('@aws-sdk/client-sqs'), import('../../shared/sqs-client.ts')]);
+        // The SDK reads AWS_REGION; without it, the region the queue URL names is the queue's own.
+        const region = env.AWS_REGION?.trim() ? undefined : queueRegion(url);
+        const client = region ? new SQSClient({ region, maxAttempts: 3 }) : sqsClient();
+        try {
+          return await client.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+        } catch (error) {
+          // The SDK's words for no region, and for AWS_REGION set but blank.
+          if (/region is missing|region="" is not a valid/i.test(describeError(error))) {
+            throw new ConfigError([{ variable: 'AWS_REGION', message: 'is not set and the queue URL names no region: set AWS_REGION to the queue\'s region' }]);
+          }
+          throw error;
+        } finally {
+          if (region) client.destroy();
+        }
       },
     });
   }
@@ -92,9 +115,8 @@ export function probesFor(config: Config, env: Env = process.env): Probe[] {
       variable: 'LIVEKIT_URL',
       target: livekit.url,
       run: async () => {
-        const { livekitAccess, roomLister } = await import('../../sweeper/livekit.ts');
-        const access = livekitAccess(livekit);
-        if ('missing' in access) throw new Error(`${access.missing} is not set`);
+        const access = requireLivekit(config, 'ask LiveKit for its rooms');
+        const { roomLister } = await import('../../shared/livekit.ts');
         return (await roomLister(access)).listRooms([PROBE_CALL_ID]);
       },
     });
@@ -119,7 +141,7 @@ async function timed(probe: Probe, timeoutMs: number): Promise<ProbeResult> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+    timer = setTimeout(() => reject(new ProbeTimeoutError(timeoutMs)), timeoutMs);
   });
   const base = { kind: probe.kind, variable: probe.variable, target: probe.target };
   try {

@@ -8,14 +8,14 @@
  * (`promptTokens`, `completionTokens`, `promptCachedTokens`); usageEntryFromModelUsage translates
  * the ModelUsage names. The stored document uses snake_case.
  *
- * The optional price table (CALLDATA_PRICE_TABLE) turns usage into an estimate; a model missing from
- * it, or priced without a rate for something it used, is listed as unpriced, never guessed.
+ * The optional price table (CALLDATA_PRICE_TABLE, read with the configuration:
+ * functions/config/price-table.ts) turns usage into an estimate; a model missing from it, or
+ * priced without a rate for something it used, is listed as unpriced, never guessed.
  */
-import * as z from 'zod';
-import { ConfigError } from '../../config/errors.ts';
+import type { ModelPrice, PriceTable } from '../../config/price-table.ts';
+import { USAGE_QUANTITIES, type UsageKind, type UsageQuantity } from '../../contract/vocabulary.ts';
 
-export const USAGE_KINDS = ['llm', 'tts', 'stt'] as const;
-export type UsageKind = (typeof USAGE_KINDS)[number];
+export type { ModelPrice, PriceTable, UsageKind };
 
 export interface UsageEntry {
   kind: UsageKind;
@@ -28,9 +28,6 @@ export interface UsageEntry {
   characters?: number;
   audioMs?: number;
 }
-
-const QUANTITIES = ['promptTokens', 'completionTokens', 'promptCachedTokens', 'characters', 'audioMs'] as const;
-type Quantity = (typeof QUANTITIES)[number];
 
 /** The model's name as the price table knows it: `provider/model`, or the model alone. */
 export function usageModelKey(entry: Pick<UsageEntry, 'provider' | 'model'>): string {
@@ -47,7 +44,7 @@ function combine(entries: readonly UsageEntry[], pick: (a: number, b: number) =>
       byKey.set(key, { ...entry });
       continue;
     }
-    for (const quantity of QUANTITIES) {
+    for (const quantity of USAGE_QUANTITIES) {
       const value = entry[quantity];
       if (value === undefined) continue;
       const current = into[quantity];
@@ -101,43 +98,6 @@ export function usageEntryFromModelUsage(usage: ModelUsageLike): UsageEntry | un
   }
 }
 
-const rate = z.number().finite().nonnegative();
-const modelPriceSchema = z
-  .strictObject({
-    /** Per million prompt (input) tokens. */
-    promptPer1M: rate.optional(),
-    /** Per million cached prompt tokens; without it cached tokens cost promptPer1M. */
-    promptCachedPer1M: rate.optional(),
-    /** Per million completion (output) tokens. */
-    completionPer1M: rate.optional(),
-    per1MCharacters: rate.optional(),
-    /** Per minute of audio (STT input, or TTS output when billed by time). */
-    perMinute: rate.optional(),
-  })
-  .refine((price) => Object.values(price).some((value) => value !== undefined), { message: 'has no price (promptPer1M, promptCachedPer1M, completionPer1M, per1MCharacters or perMinute)' });
-
-export const priceTableSchema = z.strictObject({
-  currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as USD').default('USD'),
-  /** Keyed by `provider/model` (or the model alone, for usage without a provider). */
-  models: z.record(z.string().min(1), modelPriceSchema),
-});
-export type PriceTable = z.infer<typeof priceTableSchema>;
-export type ModelPrice = z.infer<typeof modelPriceSchema>;
-
-/** Parses a price table; every problem is one line of a ConfigError naming `variable`. */
-export function parsePriceTable(text: string, variable: string): PriceTable {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new ConfigError([{ variable, message: `is not valid JSON (${error instanceof Error ? error.message : String(error)})` }]);
-  }
-  const parsed = priceTableSchema.safeParse(json);
-  if (parsed.success) return parsed.data;
-  const message = parsed.error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : 'price table'}: ${issue.message}`).join(', ');
-  throw new ConfigError([{ variable, message: `is not a valid price table (${message})` }]);
-}
-
 export interface CostLine {
   model: string;
   kind: UsageKind;
@@ -160,7 +120,7 @@ function priced(amount: number, perUnit: number | undefined, per: number): numbe
 
 /** The cost of one entry, or undefined when it used something its price does not cover. */
 function entryCost(entry: UsageEntry, price: ModelPrice): number | undefined {
-  const used = (quantity: Quantity): number => entry[quantity] ?? 0;
+  const used = (quantity: UsageQuantity): number => entry[quantity] ?? 0;
   let parts: (number | undefined)[];
   switch (entry.kind) {
     case 'llm': {

@@ -1,6 +1,8 @@
 /**
  * Reading calls back for people: the list, one call's documents, a link to its recording and
- * the overview's figures. Shared by `calldata calls …` and `calldata browse`.
+ * the overview's figures. Shared by `calldata calls …`, `calldata browse` and the package's
+ * `calldata/storage` entry (functions/api/storage.ts). It sits above storage and the domain and
+ * below the CLI: it imports both, and nothing of the CLI.
  *
  * Where calls are read from: the primary location of the configuration (the one the persist
  * step writes first: METADATA_LOCATION when SAVE_METADATA is on, else TRANSCRIPTION_LOCATION when
@@ -18,10 +20,7 @@ import { summarize } from '../domain/render.ts';
 import { redactUrl } from '../shared/redact.ts';
 import type { CallPage, CallQuery, StorageBackend } from '../storage/backend.ts';
 import { backendFor, backendKind } from '../storage/select.ts';
-import { CallDataError } from '../errors.ts';
-import { describeError } from './errors.ts';
-
-export { describeError };
+import { CallDataError, describeError } from '../errors.ts';
 
 /** No call with this id in the location read. */
 export class CallNotFoundError extends CallDataError {
