@@ -5,49 +5,25 @@
  * runs the compiled dist/ (built by packing the checkout). Also: options whose value starts with
  * `-`, and expected failures as one line (details only with --verbose).
  */
-import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCheckout, machineNode, ROOT } from './package-build.ts';
+import { closedPort, runCommand, type Ran } from '../support/commands.ts';
 
-const execFileAsync = promisify(execFile);
 
 let dir: string;
 let node: string;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** `npx --prefix <checkout> calldata <args>` in a folder outside the checkout, on the machine's Node. */
-async function calldata(args: string[], env: Record<string, string> = {}): Promise<Run> {
+async function calldata(args: string[], env: Record<string, string> = {}): Promise<Ran> {
   const machinePath = `${dirname(node)}:/usr/bin:/bin`;
-  try {
-    const { stdout, stderr } = await execFileAsync(join(dirname(node), 'npx'), ['--prefix', ROOT, 'calldata', ...args], {
-      cwd: dir,
-      env: { PATH: machinePath, HOME: process.env.HOME ?? '/tmp', ...env },
-      timeout: 60_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-/** A port nothing listens on (taken from the OS, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  return runCommand(join(dirname(node), 'npx'), ['--prefix', ROOT, 'calldata', ...args], {
+    cwd: dir,
+    env: { PATH: machinePath, HOME: process.env.HOME ?? '/tmp', ...env },
+    timeout: 60_000,
+  });
 }
 
 beforeAll(async () => {
@@ -108,10 +84,7 @@ describe(`calldata from another directory on the machine's Node`, () => {
     await copyFile(join(ROOT, 'bin/calldata.js'), join(bare, 'bin/calldata.js'));
     await writeFile(join(bare, 'package.json'), '{"type": "module"}');
     // Act
-    const result = await execFileAsync(node, [join(bare, 'bin/calldata.js'), '--help'], { cwd: dir }).then(
-      () => ({ code: 0, stderr: '' }),
-      (error: { code: number; stderr: string }) => error,
-    );
+    const result = await runCommand(node, [join(bare, 'bin/calldata.js'), '--help'], { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' }, timeout: 60_000 });
     await rm(bare, { recursive: true, force: true });
     // Assess
     expect(result.code).toBe(2);

@@ -4,18 +4,17 @@
  * PostgreSQL, with the recording in LocalStack S3. The child gets no SAVE_* flag: reading
  * never needs the write flags.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeAllBackends } from '../../functions/storage/select.ts';
 import { createBucket, localstackEndpoint } from '../support/localstack.ts';
 import { requireServer } from '../support/servers.ts';
 import { HOSTILE_LINE, HOSTILE_ROOM, isolatedAnchor, NUMBERS, OGG, seedCalls, seedLocations, type Seed } from './calls-seed.ts';
+import { runCommand, type Ran } from '../support/commands.ts';
 
-const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '../../bin/calldata.js');
 const NODE = join(import.meta.dirname, '../../node_modules/.bin/node');
 const TIMEZONE = 'Asia/Kolkata';
@@ -24,24 +23,8 @@ let dir: string;
 let endpoint: string;
 let bucket: string;
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 async function calldata(args: string[], env: Record<string, string>): Promise<Ran> {
-  try {
-    const { stdout, stderr } = await run(NODE, [BIN, ...args], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-      timeout: 60_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+  return runCommand(NODE, [BIN, ...args], { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, timeout: 60_000 });
 }
 
 interface ListJson {

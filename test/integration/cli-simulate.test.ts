@@ -3,11 +3,9 @@
  * pipeline, real backends. The simulated call is v2 facts from one writer (`sim:<uuid>`); the
  * CLI reads the merged record back and reports where each document landed.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resetConfigForTests } from '../../functions/config/config.ts';
 import { recordModel } from '../../functions/domain/model.ts';
@@ -17,8 +15,8 @@ import { closeAllBackends } from '../../functions/storage/select.ts';
 import { createQueuePair, localstackEndpoint, replacePipelineEnv, sqsFor, useLocalstackEnv } from '../support/localstack.ts';
 import { LOCALSTACK_CREDENTIALS, requireServer } from '../support/servers.ts';
 import { QueuePump } from './worker-harness.ts';
+import { runCommand } from '../support/commands.ts';
 
-const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '../../bin/calldata.js');
 const NODE = join(import.meta.dirname, '../../node_modules/.bin/node');
 /** `<start in TIMEZONE to the ms>_<call id>`: the folder timestamp render.ts chooses. */
@@ -36,17 +34,7 @@ interface Result {
 let dir: string;
 
 async function simulate(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(NODE, [BIN, 'simulate', ...args], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-      timeout: 90_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+  return runCommand(NODE, [BIN, 'simulate', ...args], { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, timeout: 90_000 });
 }
 
 async function filesUnder(root: string): Promise<string[]> {

@@ -3,17 +3,14 @@
  * ./.env), against the real servers: a PostgreSQL location, LocalStack's SQS and S3, and
  * livekit-server answer ok; a location on a closed port is one FAIL line with the driver's error.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBucket, createQueuePair, localstackEndpoint } from '../support/localstack.ts';
 import { LOCALSTACK_CREDENTIALS, requireServer } from '../support/servers.ts';
+import { closedPort, runCommand } from '../support/commands.ts';
 
-const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '../../bin/calldata.js');
 const NODE = join(import.meta.dirname, '../../node_modules/.bin/node');
 
@@ -31,23 +28,7 @@ let closedPortUrl: string;
 async function doctor(args: string[], extra: Record<string, string> = {}, unset: readonly string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
   const childEnv: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, ...extra };
   for (const name of unset) delete childEnv[name];
-  try {
-    const { stdout, stderr } = await run(NODE, [BIN, 'doctor', ...args], { cwd: dir, env: childEnv, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-/** A port nothing listens on: bound once by us, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
+  return runCommand(NODE, [BIN, 'doctor', ...args], { cwd: dir, env: childEnv, timeout: 60_000 });
 }
 
 beforeAll(async () => {
