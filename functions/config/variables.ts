@@ -5,6 +5,7 @@
  *
  * Deploy-time settings are not here: the stack reads CDK context only (infra/settings.ts).
  */
+import { maskUrlPassword } from '../shared/redact.ts';
 
 /** Who reads a variable: the worker, the Lambda functions, the `calldata` CLI. */
 export type Reader = 'worker' | 'functions' | 'cli';
@@ -94,9 +95,3 @@ export function maskValue(variable: Pick<Variable, 'exposure'>, value: string | 
   return value;
 }
 
-/** `scheme://user:secret@host` → `scheme://user:***@host`; also `?password=…`-style parameters. */
-export function maskUrlPassword(value: string): string {
-  return value
-    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*):[^@/?#]*@/i, '$1:***@')
-    .replace(/([?&](?:password|pass|pwd)=)[^&#]*/gi, '$1***');
-}

@@ -9,6 +9,16 @@ export function redactPhone(number: string | undefined | null): string | undefin
   return digits.slice(0, keepStart) + '*'.repeat(digits.length - keepStart - 2) + digits.slice(-2);
 }
 
+/**
+ * A location as doctor shows it: the whole URL, its password masked —
+ * `scheme://user:secret@host` → `scheme://user:***@host`, and `?password=…`-style parameters.
+ */
+export function maskUrlPassword(value: string): string {
+  return value
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*):[^@/?#]*@/i, '$1:***@')
+    .replace(/([?&](?:password|pass|pwd)=)[^&#]*/gi, '$1***');
+}
+
 /** A connection URL without its password (and without query parameters, which may hold tokens). */
 export function redactUrl(location: string): string {
   try {
